@@ -1,0 +1,172 @@
+/* quantserve engine: the public API for loading ONNX models and running them on the CPU. */
+#ifndef QUANTSERVE_ENGINE_H
+#define QUANTSERVE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QS_MAX_RANK 8
+
+/* Every fallible call returns one of these. Codes are stable: the server maps them to HTTP statuses. */
+#define QS_STATUS_LIST(X)                                                        \
+    X(QS_OK, "ok")                                                               \
+    X(QS_ERR_INVALID_ARGUMENT, "invalid_argument")                               \
+    X(QS_ERR_NO_MEMORY, "out_of_memory")                                         \
+    X(QS_ERR_IO, "io_error")                                                     \
+    X(QS_ERR_MALFORMED_MODEL, "malformed_model")                                 \
+    X(QS_ERR_UNSUPPORTED, "unsupported")                                         \
+    X(QS_ERR_SHAPE, "shape_mismatch")                                            \
+    X(QS_ERR_INTERNAL, "internal_error")
+
+typedef enum {
+#define QS_STATUS_ENUM(name, code) name,
+    QS_STATUS_LIST(QS_STATUS_ENUM)
+#undef QS_STATUS_ENUM
+    QS_STATUS_COUNT
+} qs_status;
+
+/* Stable lower-case code string ("malformed_model"); never NULL. */
+const char *qs_status_to_string(qs_status status);
+
+/* Caller-provided error report. The first error wins: later failures do not overwrite it.
+ * `where` is a short path to the culprit (`node "conv1" (Conv): input 1`), `message` says why. */
+typedef struct {
+    qs_status status;
+    char where[160];
+    char message[320];
+} qs_error;
+
+/* Clear an error struct before reuse. NULL-safe. */
+void qs_error_clear(qs_error *err);
+
+/* Element types, numbered as ONNX TensorProto.DataType. */
+typedef enum {
+    QS_DTYPE_UNDEFINED = 0,
+    QS_DTYPE_FLOAT32 = 1,
+    QS_DTYPE_UINT8 = 2,
+    QS_DTYPE_INT8 = 3,
+    QS_DTYPE_UINT16 = 4,
+    QS_DTYPE_INT16 = 5,
+    QS_DTYPE_INT32 = 6,
+    QS_DTYPE_INT64 = 7,
+    QS_DTYPE_BOOL = 9,
+    QS_DTYPE_FLOAT16 = 10,
+    QS_DTYPE_FLOAT64 = 11,
+    QS_DTYPE_UINT32 = 12,
+    QS_DTYPE_UINT64 = 13,
+} qs_dtype;
+
+/* "float32", "int64", ...; "undefined" for anything else. */
+const char *qs_dtype_name(qs_dtype dtype);
+/* Bytes per element, 0 for an unknown type. */
+size_t qs_dtype_size(qs_dtype dtype);
+
+/* A tensor passed to or returned from a session. `data` is not owned by the struct.
+ * dims[i] < 0 only in model signatures (qs_model_input), for a dynamic dimension. */
+typedef struct {
+    qs_dtype dtype;
+    int32_t rank;
+    int64_t dims[QS_MAX_RANK];
+    void *data;
+} qs_tensor;
+
+/* Element count of a tensor with non-negative dims; 0 if any dim is negative. */
+size_t qs_tensor_numel(const qs_tensor *t);
+
+/* How a model's variant is made at load. */
+typedef enum {
+    QS_VARIANT_FP32 = 0, /* run in float; a QDQ model is dequantized into float weights */
+} qs_variant_kind;
+
+typedef struct {
+    qs_variant_kind variant;
+    /* Frozen inputs: graph inputs replaced by constants before optimization (for shape tensors fed
+     * as inputs, e.g. in ONNX backend tests). Names and tensors are copied; NULL/0 for none. */
+    const char *const *frozen_input_names;
+    const qs_tensor *frozen_inputs;
+    size_t frozen_input_count;
+} qs_model_options;
+
+/* Default options (fp32, nothing frozen). */
+void qs_model_options_init(qs_model_options *opts);
+
+/* A loaded, optimized model: immutable after load, safe to share between threads. */
+typedef struct qs_model qs_model;
+
+/* Load an ONNX model. `opts` may be NULL for defaults. On success *out owns the model (free with
+ * qs_model_free). Errors: QS_ERR_IO (file), QS_ERR_MALFORMED_MODEL (bad protobuf or graph),
+ * QS_ERR_UNSUPPORTED (op, attribute value, dtype or external data we do not run), QS_ERR_NO_MEMORY. */
+qs_status qs_model_load_file(const char *path, const qs_model_options *opts, qs_model **out,
+                             qs_error *err);
+/* Same from memory; the bytes are not retained after the call. */
+qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_options *opts,
+                               qs_model **out, qs_error *err);
+void qs_model_free(qs_model *model);
+
+/* Signatures: name (owned by the model), dtype and dims (-1 = dynamic). i < count. */
+size_t qs_model_input_count(const qs_model *model);
+size_t qs_model_output_count(const qs_model *model);
+qs_status qs_model_input(const qs_model *model, size_t i, const char **name, qs_tensor *desc);
+qs_status qs_model_output(const qs_model *model, size_t i, const char **name, qs_tensor *desc);
+
+/* What a model holds, in bytes. */
+typedef struct {
+    uint64_t file_bytes;       /* size of the ONNX file or buffer it came from */
+    uint64_t weight_bytes;     /* parameters as stored for execution: weights, biases, quant params */
+    uint64_t packed_bytes;     /* resident bytes of the packed weights the kernels read */
+    uint64_t parameter_count;  /* number of weight/bias elements */
+    uint64_t node_count;       /* nodes after optimization */
+    uint64_t onnx_node_count;  /* nodes in the ONNX file */
+} qs_model_info;
+void qs_model_get_info(const qs_model *model, qs_model_info *info);
+
+/* A session runs a model. One per thread; it owns its activation arena and thread pool. */
+typedef struct qs_session qs_session;
+
+typedef struct {
+    int32_t threads; /* intra-op threads, >= 1 (0 means 1) */
+} qs_session_options;
+
+void qs_session_options_init(qs_session_options *opts);
+
+/* Create a session. `opts` may be NULL. The model must outlive the session. */
+qs_status qs_session_create(const qs_model *model, const qs_session_options *opts, qs_session **out,
+                            qs_error *err);
+void qs_session_free(qs_session *session);
+
+/* Run with one tensor per model input, in model order. Input dims must match the signature (a
+ * dynamic dim takes any positive size). The first run with new input dims plans memory (and
+ * allocates); later runs with the same dims do not allocate. Errors: QS_ERR_INVALID_ARGUMENT,
+ * QS_ERR_SHAPE, QS_ERR_NO_MEMORY (when planning). */
+qs_status qs_session_run(qs_session *session, const qs_tensor *inputs, size_t n_inputs,
+                         qs_error *err);
+
+/* Output i of the last successful run: a view into session memory, valid until the next run or
+ * qs_session_free. */
+qs_status qs_session_output(const qs_session *session, size_t i, qs_tensor *out);
+
+/* Bytes the session holds for activations and scratch at its current plan. */
+uint64_t qs_session_arena_bytes(const qs_session *session);
+
+/* Instruction sets the kernels may use. */
+typedef enum {
+    QS_ISA_REF = 0,      /* portable C */
+    QS_ISA_AVX2 = 1,     /* AVX2 + FMA */
+    QS_ISA_AVX512 = 2,   /* AVX-512 F/BW/DQ/VL */
+    QS_ISA_AVX512VNNI = 3,
+} qs_isa;
+
+/* The ISA the kernels use: the best the CPU and OS support, capped by the environment variable
+ * QUANTSERVE_ISA (ref, avx2, avx512, avx512vnni) when set. Decided once per process. */
+qs_isa qs_engine_isa(void);
+const char *qs_isa_name(qs_isa isa);
+const char *qs_engine_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
