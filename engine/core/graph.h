@@ -135,6 +135,11 @@ const qs_attr *qs_node_attr(const qs_node *n, const char *name);
 int64_t qs_node_attr_int(const qs_node *n, const char *name, int64_t def);
 float qs_node_attr_float(const qs_node *n, const char *name, float def);
 const char *qs_node_attr_string(const qs_node *n, const char *name, const char *def);
+/* Set (replace or append) an attribute on a node, for rewriting passes. */
+qs_status qs_node_set_attr_int(qs_node *n, const char *name, int64_t v);
+qs_status qs_node_set_attr_float(qs_node *n, const char *name, float v);
+qs_status qs_node_set_attr_string(qs_node *n, const char *name, const char *v);
+qs_status qs_node_set_attr_ints(qs_node *n, const char *name, const int64_t *v, size_t count);
 /* Input value of a node, or NULL for an omitted optional input / out of range. */
 qs_value *qs_node_input(const qs_graph *g, const qs_node *n, int32_t i);
 qs_value *qs_node_output(const qs_graph *g, const qs_node *n, int32_t i);
