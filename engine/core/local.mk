@@ -1,4 +1,6 @@
 # Engine core: status, graph, ONNX import, optimization passes, planning, sessions.
-engine_libqsengine_la_SOURCES += engine/core/graph.h
-engine_libqsengine_la_SOURCES += engine/core/status.c engine/core/graph.c \
-	engine/core/onnx_import.h engine/core/onnx_import.c
+engine_libqsengine_la_SOURCES += engine/core/graph.h engine/core/status.c engine/core/graph.c \
+	engine/core/onnx_import.h engine/core/onnx_import.c \
+	engine/core/optimize.h engine/core/optimize.c \
+	engine/core/plan.h engine/core/plan.c \
+	engine/core/model.h engine/core/model.c engine/core/session.c

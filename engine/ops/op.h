@@ -68,6 +68,9 @@ typedef struct qs_op {
 
     /* Free n->params. NULL-safe. NULL when params are a plain free()-able block or absent. */
     void (*free_params)(void *params);
+
+    /* Optional: resident bytes of what prepare packed (reported in model sizes). */
+    uint64_t (*packed_bytes)(const qs_node *n);
 } qs_op;
 
 /* Registry lookup: the op implementing (domain, type), or NULL. domain NULL or "ai.onnx" means "". */
