@@ -1,0 +1,168 @@
+/* Add, Sub, Mul, Div and PRelu: elementwise arithmetic with numpy broadcasting, float and int. */
+#include "ops/op_util.h"
+
+typedef enum { QS_BIN_ADD = 0, QS_BIN_SUB, QS_BIN_MUL, QS_BIN_DIV, QS_BIN_PRELU } qs_bin_kind;
+
+/* One row loop per (operation, type); the three cases let the compiler vectorize each. */
+#define QS_BIN_ROW(NAME, T, EXPR)                                                                \
+    static void NAME(const void *const *ins, const int *unit, void *vo, size_t n) {             \
+        const T *a = ins[0], *b = ins[1];                                                        \
+        T *o = vo;                                                                               \
+        if (unit[0] && unit[1]) {                                                                \
+            for (size_t i = 0; i < n; i++) {                                                     \
+                T x = a[i], y = b[i];                                                            \
+                o[i] = (T)(EXPR);                                                                \
+            }                                                                                    \
+        } else if (unit[0]) {                                                                    \
+            T y = b[0];                                                                          \
+            for (size_t i = 0; i < n; i++) {                                                     \
+                T x = a[i];                                                                      \
+                o[i] = (T)(EXPR);                                                                \
+            }                                                                                    \
+        } else if (unit[1]) {                                                                    \
+            T x = a[0];                                                                          \
+            for (size_t i = 0; i < n; i++) {                                                     \
+                T y = b[i];                                                                      \
+                o[i] = (T)(EXPR);                                                                \
+            }                                                                                    \
+        } else {                                                                                 \
+            T x = a[0], y = b[0];                                                                \
+            T v = (T)(EXPR);                                                                     \
+            for (size_t i = 0; i < n; i++)                                                       \
+                o[i] = v;                                                                        \
+        }                                                                                        \
+    }
+
+/* Floats: IEEE semantics. Integers: wrap-around in uint64_t (signed overflow is undefined);
+ * division by zero gives 0 and INT_MIN / -1 wraps instead of trapping. */
+#define QS_BIN_FLOAT(E, T, S)                                                                    \
+    QS_BIN_ROW(qs_add_##S, T, x + y)                                                             \
+    QS_BIN_ROW(qs_sub_##S, T, x - y)                                                             \
+    QS_BIN_ROW(qs_mul_##S, T, x * y)                                                             \
+    QS_BIN_ROW(qs_div_##S, T, x / y)                                                             \
+    QS_BIN_ROW(qs_prelu_##S, T, x < 0 ? x * y : x)
+#define QS_BIN_INT_COMMON(T, S)                                                                  \
+    QS_BIN_ROW(qs_add_##S, T, (uint64_t)x + (uint64_t)y)                                         \
+    QS_BIN_ROW(qs_sub_##S, T, (uint64_t)x - (uint64_t)y)                                         \
+    QS_BIN_ROW(qs_mul_##S, T, (uint64_t)x * (uint64_t)y)
+#define QS_BIN_SINT(E, T, S)                                                                     \
+    QS_BIN_INT_COMMON(T, S)                                                                      \
+    QS_BIN_ROW(qs_div_##S, T, y == 0 ? 0 : (y == -1 ? (T)(0 - (uint64_t)x) : x / y))             \
+    QS_BIN_ROW(qs_prelu_##S, T, x < 0 ? (uint64_t)x * (uint64_t)y : (uint64_t)x)
+#define QS_BIN_UINT(E, T, S)                                                                     \
+    QS_BIN_INT_COMMON(T, S)                                                                      \
+    QS_BIN_ROW(qs_div_##S, T, y == 0 ? 0 : x / y)                                                \
+    QS_BIN_ROW(qs_prelu_##S, T, ((void)y, x))
+
+QS_FOREACH_FLOAT_DTYPE(QS_BIN_FLOAT)
+QS_FOREACH_SINT_DTYPE(QS_BIN_SINT)
+QS_FOREACH_UINT_DTYPE(QS_BIN_UINT)
+
+static qs_bcast_row_fn qs_binary_row(qs_bin_kind kind, qs_dtype dtype) {
+#define QS_BIN_CASE(E, T, S)                                                                     \
+    case E:                                                                                      \
+        switch (kind) {                                                                          \
+        case QS_BIN_ADD: return qs_add_##S;                                                      \
+        case QS_BIN_SUB: return qs_sub_##S;                                                      \
+        case QS_BIN_MUL: return qs_mul_##S;                                                      \
+        case QS_BIN_DIV: return qs_div_##S;                                                      \
+        case QS_BIN_PRELU: return qs_prelu_##S;                                                  \
+        }                                                                                        \
+        break;
+    switch (dtype) {
+        QS_FOREACH_NUMERIC_DTYPE(QS_BIN_CASE)
+    default: break;
+    }
+#undef QS_BIN_CASE
+    return NULL;
+}
+
+static qs_bin_kind qs_binary_kind(const qs_node *n) {
+    switch (n->op_type[0]) {
+    case 'A': return QS_BIN_ADD;
+    case 'S': return QS_BIN_SUB;
+    case 'M': return QS_BIN_MUL;
+    case 'D': return QS_BIN_DIV;
+    default: return QS_BIN_PRELU;
+    }
+}
+
+/* Output layout: NHWC only when every input that is more than a single element agrees. */
+static qs_status qs_binary_layout(const qs_node *n, const qs_view *a, const qs_view *b,
+                                  qs_layout *layout, qs_error *err) {
+    bool a_scalar = qs_view_numel(a) == 1, b_scalar = qs_view_numel(b) == 1;
+    if (a->layout == b->layout || b_scalar) {
+        *layout = a->layout;
+        return QS_OK;
+    }
+    if (a_scalar) {
+        *layout = b->layout;
+        return QS_OK;
+    }
+    return qs_node_error(err, QS_ERR_INTERNAL, n, "inputs have different layouts");
+}
+
+static qs_status qs_binary_infer(const qs_node *n, const qs_view *in, qs_view *out,
+                                 qs_error *err) {
+    qs_bin_kind kind = qs_binary_kind(n);
+    if (in[0].dtype != in[1].dtype)
+        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "inputs have types %s and %s",
+                             qs_dtype_name(in[0].dtype), qs_dtype_name(in[1].dtype));
+    if (qs_binary_row(kind, in[0].dtype) == NULL ||
+        (kind == QS_BIN_PRELU && !qs_dtype_is_float(in[0].dtype) &&
+         !qs_dtype_is_int(in[0].dtype)))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "type %s is not supported",
+                             qs_dtype_name(in[0].dtype));
+    qs_view shape = {0};
+    if (!qs_broadcast_shape(&in[0], &in[1], &shape.rank, shape.dims))
+        return qs_node_error(err, QS_ERR_SHAPE, n, "inputs cannot be broadcast together");
+    if (kind == QS_BIN_PRELU) {
+        /* slope broadcasts to X, never the other way */
+        bool same = shape.rank == in[0].rank;
+        for (int32_t i = 0; same && i < shape.rank; i++)
+            same = shape.dims[i] == in[0].dims[i];
+        if (!same)
+            return qs_node_error(err, QS_ERR_SHAPE, n, "slope does not broadcast to X");
+    }
+    qs_layout layout = QS_LAYOUT_PLAIN;
+    qs_status st = qs_binary_layout(n, &in[0], &in[1], &layout, err);
+    if (st != QS_OK)
+        return st;
+    out[0].dtype = in[0].dtype;
+    out[0].rank = shape.rank;
+    for (int32_t i = 0; i < shape.rank; i++)
+        out[0].dims[i] = shape.dims[i];
+    out[0].layout = layout;
+    return qs_op_check_output(n, &out[0], err);
+}
+
+static qs_status qs_binary_run(const qs_node *n, const qs_view *in, qs_view *out,
+                               qs_exec_ctx *ctx) {
+    const qs_view *ins[2] = {&in[0], &in[1]};
+    const void *data[2] = {in[0].data, in[1].data};
+    size_t es = qs_dtype_size(in[0].dtype);
+    size_t esize[2] = {es, es};
+    qs_bcast b;
+    qs_bcast_init(&b, 2, ins, &out[0]);
+    qs_bcast_run(&b, data, esize, out[0].data, es, qs_binary_row(qs_binary_kind(n), in[0].dtype),
+                 ctx);
+    return QS_OK;
+}
+
+#define QS_BINARY_OP(NAME, TYPE)                                                                 \
+    const qs_op NAME = {                                                                         \
+        .type = TYPE,                                                                            \
+        .domain = "",                                                                            \
+        .min_inputs = 2,                                                                         \
+        .max_inputs = 2,                                                                         \
+        .min_outputs = 1,                                                                        \
+        .max_outputs = 1,                                                                        \
+        .infer = qs_binary_infer,                                                                \
+        .run = qs_binary_run,                                                                    \
+    };
+
+QS_BINARY_OP(qs_op_add, "Add")
+QS_BINARY_OP(qs_op_sub, "Sub")
+QS_BINARY_OP(qs_op_mul, "Mul")
+QS_BINARY_OP(qs_op_div, "Div")
+QS_BINARY_OP(qs_op_prelu, "PRelu")

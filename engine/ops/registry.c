@@ -1,0 +1,34 @@
+/* The operator registry: every qs_op table the engine knows, found by (domain, op_type). */
+#include <string.h>
+
+#include "ops/op.h"
+
+extern const qs_op qs_op_add, qs_op_sub, qs_op_mul, qs_op_div, qs_op_prelu;
+extern const qs_op qs_op_relu, qs_op_leaky_relu, qs_op_sigmoid, qs_op_hard_sigmoid,
+    qs_op_hard_swish, qs_op_tanh, qs_op_exp, qs_op_log, qs_op_sqrt, qs_op_neg, qs_op_abs,
+    qs_op_erf, qs_op_reciprocal, qs_op_floor, qs_op_ceil, qs_op_round, qs_op_sign, qs_op_softplus,
+    qs_op_softsign, qs_op_elu, qs_op_selu, qs_op_celu, qs_op_thresholded_relu, qs_op_sin,
+    qs_op_cos;
+
+static const qs_op *const qs_op_table[] = {
+    &qs_op_add, &qs_op_sub, &qs_op_mul, &qs_op_div, &qs_op_prelu,
+    &qs_op_relu, &qs_op_leaky_relu, &qs_op_sigmoid, &qs_op_hard_sigmoid, &qs_op_hard_swish,
+    &qs_op_tanh, &qs_op_exp, &qs_op_log, &qs_op_sqrt, &qs_op_neg, &qs_op_abs, &qs_op_erf,
+    &qs_op_reciprocal, &qs_op_floor, &qs_op_ceil, &qs_op_round, &qs_op_sign, &qs_op_softplus,
+    &qs_op_softsign, &qs_op_elu, &qs_op_selu, &qs_op_celu, &qs_op_thresholded_relu, &qs_op_sin,
+    &qs_op_cos,
+};
+
+const qs_op *qs_op_find(const char *domain, const char *type) {
+    if (type == NULL)
+        return NULL;
+    /* the default ONNX domain may be spelled "" or "ai.onnx" */
+    if (domain == NULL || strcmp(domain, "ai.onnx") == 0)
+        domain = "";
+    for (size_t i = 0; i < sizeof(qs_op_table) / sizeof(qs_op_table[0]); i++) {
+        const qs_op *op = qs_op_table[i];
+        if (strcmp(op->type, type) == 0 && strcmp(op->domain, domain) == 0)
+            return op;
+    }
+    return NULL;
+}
