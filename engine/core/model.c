@@ -154,26 +154,25 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
     st = qs_pass_fold_constants(m->g, pool, err);
     if (st != QS_OK)
         goto fail;
-    st = qs_pass_remove_identity(m->g, err);
-    if (st != QS_OK)
-        goto fail;
-    st = qs_pass_fold_batchnorm(m->g, err);
-    if (st != QS_OK)
-        goto fail;
+    if (opts->optimize == QS_OPTIMIZE_ALL) {
+        st = qs_pass_remove_identity(m->g, err);
+        if (st == QS_OK)
+            st = qs_pass_fold_batchnorm(m->g, err);
+        if (st != QS_OK)
+            goto fail;
+    }
+    /* Annotation also validates every shape, so a broken model fails here, at load. */
     st = annotate(m->g, pool, &annotated, err);
     if (st != QS_OK)
         goto fail;
-    if (annotated && !getenv("QUANTSERVE_NO_FUSION")) {
+    if (annotated && opts->optimize == QS_OPTIMIZE_ALL) {
         st = qs_pass_fuse_conv(m->g, err);
-        if (st != QS_OK)
-            goto fail;
-        st = annotate(m->g, pool, &annotated, err);
-        if (st != QS_OK)
-            goto fail;
-        st = qs_pass_layout(m->g, err);
-        if (st != QS_OK)
-            goto fail;
-        st = annotate(m->g, pool, &annotated, err);
+        if (st == QS_OK)
+            st = annotate(m->g, pool, &annotated, err);
+        if (st == QS_OK)
+            st = qs_pass_layout(m->g, err);
+        if (st == QS_OK)
+            st = annotate(m->g, pool, &annotated, err);
         if (st != QS_OK)
             goto fail;
     }

@@ -82,8 +82,14 @@ typedef enum {
     QS_VARIANT_FP32 = 0, /* run in float; a QDQ model is dequantized into float weights */
 } qs_variant_kind;
 
+typedef enum {
+    QS_OPTIMIZE_ALL = 0,  /* fold, fuse, NHWC layout, packed SIMD kernels (default) */
+    QS_OPTIMIZE_NONE = 1, /* constant folding only; every op runs its reference kernel (debugging) */
+} qs_optimize_level;
+
 typedef struct {
     qs_variant_kind variant;
+    qs_optimize_level optimize;
     /* Frozen inputs: graph inputs replaced by constants before optimization (for shape tensors fed
      * as inputs, e.g. in ONNX backend tests). Names and tensors are copied; NULL/0 for none. */
     const char *const *frozen_input_names;
