@@ -1,0 +1,412 @@
+/* Engine tests: loading (valid, malformed, unsupported), optimized vs reference execution,
+ * dynamic batch, threads, and real models against ONNX Runtime's outputs. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers/npy.h"
+#include "helpers/onnx_builder.h"
+#include "quantserve/engine.h"
+
+static const char *shared_data(void) {
+    const char *d = getenv("QS_SHARED_DATA");
+    return d && access(d, R_OK) == 0 ? d : NULL;
+}
+
+/* A small MobileNet-shaped network: stem conv+BN+ReLU6, depthwise+BN+ReLU, pointwise+BN,
+ * residual Add, MaxPool, GlobalAveragePool, Flatten, Gemm, Softmax. Dynamic batch. */
+static uint8_t *build_mini_net(size_t *size) {
+    qst_model *m = qst_model_create(13);
+    float w[8 * 8 * 9];
+    int64_t in_dims[4] = {-1, 3, 17, 15};
+    qst_model_input(m, "x", QS_DTYPE_FLOAT32, 4, in_dims);
+    qst_model_output(m, "prob");
+
+    int64_t w1d[4] = {8, 3, 3, 3}, vd[1] = {8};
+    qst_fill_random(w, 8 * 3 * 9, 1, -0.5f, 0.5f);
+    qst_model_init_f32(m, "w1", 4, w1d, w);
+    const char *bn_names[3][4] = {{"s1", "b1", "m1", "v1"}, {"s2", "b2", "m2", "v2"},
+                                  {"s3", "b3", "m3", "v3"}};
+    for (int k = 0; k < 3; k++) {
+        float p[8];
+        qst_fill_random(p, 8, 10u + (uint32_t)k, 0.5f, 1.5f);
+        qst_model_init_f32(m, bn_names[k][0], 1, vd, p);
+        qst_fill_random(p, 8, 20u + (uint32_t)k, -0.2f, 0.2f);
+        qst_model_init_f32(m, bn_names[k][1], 1, vd, p);
+        qst_fill_random(p, 8, 30u + (uint32_t)k, -0.1f, 0.1f);
+        qst_model_init_f32(m, bn_names[k][2], 1, vd, p);
+        qst_fill_random(p, 8, 40u + (uint32_t)k, 0.5f, 2.0f);
+        qst_model_init_f32(m, bn_names[k][3], 1, vd, p);
+    }
+    int64_t scalar_dims[1] = {0};
+    float zero = 0.0f, six = 6.0f;
+    qst_model_init_f32(m, "zero", 0, scalar_dims, &zero);
+    qst_model_init_f32(m, "six", 0, scalar_dims, &six);
+
+    qst_node *n = qst_model_node(m, "Conv", "x,w1", "c1");
+    int64_t k3[2] = {3, 3}, s2[2] = {2, 2}, p1[4] = {1, 1, 1, 1}, p_asym[4] = {0, 1, 2, 1};
+    qst_node_ints(n, "kernel_shape", 2, k3);
+    qst_node_ints(n, "strides", 2, s2);
+    qst_node_ints(n, "pads", 4, p1);
+    qst_model_node(m, "BatchNormalization", "c1,s1,b1,m1,v1", "bn1");
+    qst_model_node(m, "Clip", "bn1,zero,six", "a1");
+
+    int64_t w2d[4] = {8, 1, 3, 3};
+    qst_fill_random(w, 8 * 9, 2, -0.5f, 0.5f);
+    qst_model_init_f32(m, "w2", 4, w2d, w);
+    n = qst_model_node(m, "Conv", "a1,w2", "c2");
+    qst_node_int(n, "group", 8);
+    qst_node_ints(n, "pads", 4, p_asym);
+    qst_model_node(m, "BatchNormalization", "c2,s2,b2,m2,v2", "bn2");
+    qst_model_node(m, "Relu", "bn2", "a2");
+
+    int64_t w3d[4] = {8, 8, 1, 1};
+    qst_fill_random(w, 8 * 8, 3, -0.5f, 0.5f);
+    qst_model_init_f32(m, "w3", 4, w3d, w);
+    /* a2 is 9x9 after the asymmetric pads: pad a1 (9x8) back to its shape with a 1x1 conv of
+     * a1 so the residual shapes match. */
+    qst_model_node(m, "Conv", "a1,w3", "c3");
+    qst_model_node(m, "BatchNormalization", "c3,s3,b3,m3,v3", "bn3");
+    n = qst_model_node(m, "MaxPool", "a2", "mp");
+    int64_t k2[2] = {2, 2}, s1[2] = {1, 1}, p01[4] = {0, 0, 0, 0};
+    qst_node_ints(n, "kernel_shape", 2, k2);
+    qst_node_ints(n, "strides", 2, s1);
+    qst_node_ints(n, "pads", 4, p01);
+    /* a2: (9 + 0 + 2 - 3) + 1 = 9 rows, (8 + 1 + 1 - 3) + 1 = 8 cols; maxpool 2x2 s1 -> 8x7;
+     * bn3 is 9x8: slice-free residual needs equal shapes, so add bn3 to a2 instead. */
+    qst_model_node(m, "Add", "bn3,a2", "res");
+    qst_model_node(m, "GlobalAveragePool", "res", "gap");
+    qst_model_node(m, "GlobalAveragePool", "mp", "gap2");
+    qst_model_node(m, "Add", "gap,gap2", "gsum");
+    n = qst_model_node(m, "Flatten", "gsum", "flat");
+    qst_node_int(n, "axis", 1);
+
+    int64_t wfd[2] = {10, 8}, bfd[1] = {10};
+    float wf[80], bf[10];
+    qst_fill_random(wf, 80, 4, -1.0f, 1.0f);
+    qst_fill_random(bf, 10, 5, -0.1f, 0.1f);
+    qst_model_init_f32(m, "wf", 2, wfd, wf);
+    qst_model_init_f32(m, "bf", 1, bfd, bf);
+    n = qst_model_node(m, "Gemm", "flat,wf,bf", "logits");
+    qst_node_int(n, "transB", 1);
+    n = qst_model_node(m, "Softmax", "logits", "prob");
+    qst_node_int(n, "axis", 1);
+    uint8_t *buf = qst_model_pack(m, size);
+    qst_model_free(m);
+    return buf;
+}
+
+static qs_model *load_buf(const uint8_t *buf, size_t size, qs_optimize_level level) {
+    qs_model_options o;
+    qs_error err;
+    qs_model *model = NULL;
+    qs_model_options_init(&o);
+    o.optimize = level;
+    qs_error_clear(&err);
+    qs_status st = qs_model_load_memory(buf, size, &o, &model, &err);
+    ck_assert_msg(st == QS_OK, "load failed: %s: %s", err.where, err.message);
+    return model;
+}
+
+/* Run a single-input model on x; returns a malloc'ed copy of output 0. */
+static float *run_once(const qs_model *model, int threads, const float *x, int32_t rank,
+                       const int64_t *dims, size_t *out_numel) {
+    qs_session_options so;
+    qs_session *s = NULL;
+    qs_error err;
+    qs_session_options_init(&so);
+    so.threads = threads;
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_session_create(model, &so, &s, &err), QS_OK);
+    qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = rank, .data = (void *)x};
+    memcpy(in.dims, dims, sizeof(int64_t) * (size_t)rank);
+    qs_status st = qs_session_run(s, &in, 1, &err);
+    ck_assert_msg(st == QS_OK, "run failed: %s: %s", err.where, err.message);
+    /* A second run with the same shapes reuses the plan and must give the same answer. */
+    ck_assert_int_eq(qs_session_run(s, &in, 1, &err), QS_OK);
+    qs_tensor out;
+    ck_assert_int_eq(qs_session_output(s, 0, &out), QS_OK);
+    size_t n = qs_tensor_numel(&out);
+    float *copy = malloc(n * sizeof(float));
+    memcpy(copy, out.data, n * sizeof(float));
+    *out_numel = n;
+    qs_session_free(s);
+    return copy;
+}
+
+static double max_rel_diff(const float *a, const float *b, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / (1e-6 + fabs((double)b[i]));
+        if (d > worst)
+            worst = d;
+    }
+    return worst;
+}
+
+START_TEST(test_optimized_matches_reference) {
+    size_t size, n_opt, n_ref;
+    uint8_t *buf = build_mini_net(&size);
+    qs_model *opt = load_buf(buf, size, QS_OPTIMIZE_ALL);
+    qs_model *ref = load_buf(buf, size, QS_OPTIMIZE_NONE);
+    qs_model_info io, ir;
+    qs_model_get_info(opt, &io);
+    qs_model_get_info(ref, &ir);
+    ck_assert_msg(io.node_count < ir.node_count, "fusion removed no nodes (%llu vs %llu)",
+                  (unsigned long long)io.node_count, (unsigned long long)ir.node_count);
+    for (int64_t batch = 1; batch <= 3; batch += 2) {
+        int64_t dims[4] = {batch, 3, 17, 15};
+        size_t numel = (size_t)batch * 3 * 17 * 15;
+        float *x = malloc(numel * sizeof(float));
+        qst_fill_random(x, numel, 7, -2.0f, 2.0f);
+        for (int threads = 1; threads <= 2; threads++) {
+            float *a = run_once(opt, threads, x, 4, dims, &n_opt);
+            float *b = run_once(ref, threads, x, 4, dims, &n_ref);
+            ck_assert_uint_eq(n_opt, (size_t)batch * 10);
+            ck_assert_uint_eq(n_opt, n_ref);
+            double d = max_rel_diff(a, b, n_opt);
+            ck_assert_msg(d < 1e-4, "batch %lld threads %d: max rel diff %g", (long long)batch,
+                          threads, d);
+            free(a);
+            free(b);
+        }
+        free(x);
+    }
+    qs_model_free(opt);
+    qs_model_free(ref);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_signature) {
+    size_t size;
+    uint8_t *buf = build_mini_net(&size);
+    qs_model *m = load_buf(buf, size, QS_OPTIMIZE_ALL);
+    const char *name;
+    qs_tensor d;
+    ck_assert_uint_eq(qs_model_input_count(m), 1);
+    ck_assert_uint_eq(qs_model_output_count(m), 1);
+    ck_assert_int_eq(qs_model_input(m, 0, &name, &d), QS_OK);
+    ck_assert_str_eq(name, "x");
+    ck_assert_int_eq(d.rank, 4);
+    ck_assert_int_eq(d.dims[0], -1);
+    ck_assert_int_eq(d.dims[1], 3);
+    ck_assert_int_eq(qs_model_output(m, 0, &name, &d), QS_OK);
+    ck_assert_str_eq(name, "prob");
+    ck_assert_int_eq(d.dims[0], -1);
+    ck_assert_int_eq(d.dims[1], 10);
+    ck_assert_int_eq(qs_model_input(m, 1, &name, &d), QS_ERR_INVALID_ARGUMENT);
+    qs_model_free(m);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_bad_inputs_at_run) {
+    size_t size;
+    uint8_t *buf = build_mini_net(&size);
+    qs_model *m = load_buf(buf, size, QS_OPTIMIZE_ALL);
+    qs_session *s = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_session_create(m, NULL, &s, &err), QS_OK);
+    float x[3 * 17 * 16];
+    memset(x, 0, sizeof(x));
+    qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 3, 17, 16}, .data = x};
+    ck_assert_int_eq(qs_session_run(s, &in, 1, &err), QS_ERR_SHAPE);
+    qs_error_clear(&err);
+    in.dims[3] = 15;
+    in.dtype = QS_DTYPE_INT64;
+    ck_assert_int_eq(qs_session_run(s, &in, 1, &err), QS_ERR_INVALID_ARGUMENT);
+    qs_error_clear(&err);
+    in.dtype = QS_DTYPE_FLOAT32;
+    in.rank = 3;
+    ck_assert_int_eq(qs_session_run(s, &in, 1, &err), QS_ERR_SHAPE);
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_session_run(s, &in, 0, &err), QS_ERR_INVALID_ARGUMENT);
+    qs_session_free(s);
+    qs_model_free(m);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_malformed_models_never_crash) {
+    size_t size;
+    qs_error err;
+    qs_model *m = NULL;
+    uint8_t *buf = build_mini_net(&size);
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_model_load_memory(buf, 0, NULL, &m, &err), QS_ERR_MALFORMED_MODEL);
+    qs_error_clear(&err);
+    const char garbage[] = "this is not an onnx model at all";
+    ck_assert_int_ne(qs_model_load_memory(garbage, sizeof(garbage), NULL, &m, &err), QS_OK);
+    ck_assert_ptr_null(m);
+    /* Every truncation and many single-byte corruptions: an error or a model, never a crash. */
+    for (size_t len = 1; len < size; len += 1 + len / 64) {
+        qs_error_clear(&err);
+        if (qs_model_load_memory(buf, len, NULL, &m, &err) == QS_OK) {
+            qs_model_free(m);
+            m = NULL;
+        } else {
+            ck_assert_int_ne(err.status, QS_OK);
+            ck_assert(err.message[0] != '\0');
+        }
+    }
+    uint8_t *mut = malloc(size);
+    uint32_t seed = 12345;
+    for (int i = 0; i < 400; i++) {
+        memcpy(mut, buf, size);
+        for (int k = 0; k < 3; k++) {
+            seed = seed * 1103515245u + 12345u;
+            mut[(seed >> 8) % size] ^= (uint8_t)(1u << ((seed >> 4) & 7));
+        }
+        qs_error_clear(&err);
+        if (qs_model_load_memory(mut, size, NULL, &m, &err) == QS_OK) {
+            qs_model_free(m);
+            m = NULL;
+        }
+    }
+    free(mut);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_unsupported_op_names_node) {
+    qst_model *b = qst_model_create(13);
+    int64_t dims[2] = {1, 4};
+    qst_model_input(b, "x", QS_DTYPE_FLOAT32, 2, dims);
+    qst_model_output(b, "y");
+    qst_model_node(b, "Relu", "x", "r");
+    qst_model_node(b, "NotARealOp", "r", "y");
+    size_t size;
+    uint8_t *buf = qst_model_pack(b, &size);
+    qs_model *m = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_model_load_memory(buf, size, NULL, &m, &err), QS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.where, "NotARealOp"));
+    ck_assert_ptr_nonnull(strstr(err.where, "\"y\""));
+    free(buf);
+    qst_model_free(b);
+}
+END_TEST
+
+START_TEST(test_missing_input_is_malformed) {
+    qst_model *b = qst_model_create(13);
+    int64_t dims[2] = {1, 4};
+    qst_model_input(b, "x", QS_DTYPE_FLOAT32, 2, dims);
+    qst_model_output(b, "y");
+    qst_model_node(b, "Add", "x,nowhere", "y");
+    size_t size;
+    uint8_t *buf = qst_model_pack(b, &size);
+    qs_model *m = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_model_load_memory(buf, size, NULL, &m, &err), QS_ERR_MALFORMED_MODEL);
+    ck_assert_ptr_nonnull(strstr(err.message, "nowhere"));
+    free(buf);
+    qst_model_free(b);
+}
+END_TEST
+
+START_TEST(test_file_errors) {
+    qs_model *m = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_model_load_file("/nonexistent/model.onnx", NULL, &m, &err), QS_ERR_IO);
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_model_load_file("/", NULL, &m, &err), QS_ERR_IO);
+    ck_assert_str_eq(qs_status_to_string(QS_ERR_MALFORMED_MODEL), "malformed_model");
+    ck_assert_str_eq(qs_status_to_string((qs_status)999), "unknown");
+}
+END_TEST
+
+/* Real model: run one input through quantserve and compare with ONNX Runtime's logits. */
+static void compare_with_reference(const char *model_rel, const char *input_npy,
+                                   const char *expect_npy, double tol) {
+    const char *shared = shared_data();
+    char path[1024];
+    if (!shared)
+        return;
+    qst_npy x, want;
+    snprintf(path, sizeof(path), "%s/%s", shared, input_npy);
+    ck_assert_msg(qst_npy_load(path, &x) == 0, "cannot read %s", path);
+    if (expect_npy[0] == '/') {
+        snprintf(path, sizeof(path), "%s", expect_npy);
+    } else {
+        const char *td = getenv("QS_TEST_DATA");
+        snprintf(path, sizeof(path), "%s/%s", td ? td : "tests/data", expect_npy);
+    }
+    if (access(path, R_OK) != 0) {
+        snprintf(path, sizeof(path), "%s/%s", shared, expect_npy);
+    }
+    ck_assert_msg(qst_npy_load(path, &want) == 0, "cannot read %s", path);
+    snprintf(path, sizeof(path), "%s/%s", shared, model_rel);
+    qs_model *m = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_msg(qs_model_load_file(path, NULL, &m, &err) == QS_OK, "%s: %s: %s", path,
+                  err.where, err.message);
+    for (int threads = 1; threads <= 2; threads++) {
+        size_t n;
+        float *got = run_once(m, threads, x.data, x.rank, x.dims, &n);
+        ck_assert_uint_eq(n, want.numel);
+        double worst = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)got[i] - (double)want.data[i]);
+            if (d > worst) {
+                worst = d;
+                at = i;
+            }
+        }
+        ck_assert_msg(worst <= tol, "%s (%d threads): max |diff| %g at %zu (got %g want %g)",
+                      model_rel, threads, worst, at, (double)got[at], (double)want.data[at]);
+        free(got);
+    }
+    qs_model_free(m);
+    qst_npy_free(&x);
+    qst_npy_free(&want);
+}
+
+START_TEST(test_mobilenet_v2_matches_ort) {
+    compare_with_reference(
+        "models/mobilenet_v2/mobilenet_v2_fp32.onnx",
+        "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy",
+        "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_logits_fp32_onnx.npy", 1e-3);
+}
+END_TEST
+
+static Suite *engine_suite(void) {
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("load");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_signature);
+    tcase_add_test(tc, test_malformed_models_never_crash);
+    tcase_add_test(tc, test_unsupported_op_names_node);
+    tcase_add_test(tc, test_missing_input_is_malformed);
+    tcase_add_test(tc, test_file_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("run");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_optimized_matches_reference);
+    tcase_add_test(tc, test_bad_inputs_at_run);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("real_models");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_mobilenet_v2_matches_ort);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    if (!shared_data())
+        fprintf(stderr, "test_engine: ../shared/data absent: real-model checks are skipped\n");
+    SRunner *sr = srunner_create(engine_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
