@@ -1,1 +1,18 @@
 # tests build rules
+
+# ---- shared test environment (used by every test program; keep additions here) ----
+AM_TESTS_ENVIRONMENT = QS_TEST_DATA='$(abs_top_srcdir)/tests/data' QS_SHARED_DATA='$(abs_top_srcdir)/../shared/data'; export QS_TEST_DATA QS_SHARED_DATA;
+# ---- end shared test environment ----
+
+# ---- image pipeline tests: tests/test_image ----
+check_PROGRAMS += tests/test_image
+TESTS += tests/test_image
+tests_test_image_SOURCES = tests/test_image.c
+tests_test_image_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_test_image_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_test_image_LDADD = libqsimage.la $(CHECK_LIBS) -lz
+# golden data: the whole directory (inputs, expected pixels and tensors, manifest.txt)
+EXTRA_DIST += tests/gen_image_golden.py tests/compare_preprocess_pillow.py tests/data/image
+# ---- end image pipeline tests ----
+include tests/kernels.mk
+include tests/engine.mk
