@@ -325,7 +325,7 @@ END_TEST
 
 /* Real model: run one input through quantserve and compare with ONNX Runtime's logits. */
 static void compare_with_reference(const char *model_rel, const char *input_npy,
-                                   const char *expect_npy, double tol) {
+                                   const char *expect_npy, int64_t crop, double tol) {
     const char *shared = shared_data();
     char path[1024];
     if (!shared)
@@ -333,6 +333,17 @@ static void compare_with_reference(const char *model_rel, const char *input_npy,
     qst_npy x, want;
     snprintf(path, sizeof(path), "%s/%s", shared, input_npy);
     ck_assert_msg(qst_npy_load(path, &x) == 0, "cannot read %s", path);
+    if (crop > 0 && crop < x.dims[2]) {
+        /* Center crop of an NCHW batch-1 tensor, in place. */
+        int64_t h = x.dims[2], w = x.dims[3], oy = (h - crop) / 2, ox = (w - crop) / 2;
+        float *dst = x.data;
+        for (int64_t c = 0; c < x.dims[1]; c++)
+            for (int64_t y = 0; y < crop; y++)
+                for (int64_t k = 0; k < crop; k++)
+                    *dst++ = x.data[(c * h + y + oy) * w + k + ox];
+        x.dims[2] = x.dims[3] = crop;
+        x.numel = (size_t)(x.dims[1] * crop * crop);
+    }
     if (expect_npy[0] == '/') {
         snprintf(path, sizeof(path), "%s", expect_npy);
     } else {
@@ -375,7 +386,25 @@ START_TEST(test_mobilenet_v2_matches_ort) {
     compare_with_reference(
         "models/mobilenet_v2/mobilenet_v2_fp32.onnx",
         "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy",
-        "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_logits_fp32_onnx.npy", 1e-3);
+        "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_logits_fp32_onnx.npy", 0, 1e-3);
+}
+END_TEST
+
+/* The TF MobileNets (asymmetric SAME pads) on the same input; references from ONNX Runtime
+ * 1.30 (tests/data/reference, made with ../shared/anchors/ort-run). */
+START_TEST(test_tf_mobilenet_v2_matches_ort) {
+    compare_with_reference(
+        "models/tf_mobilenet_v2_1.0_224_quant/mobilenet_v2_1.0_224_quant_fp32.onnx",
+        "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy",
+        "reference/tf_mobilenet_v2_fp32_logits_347.npy", 0, 1e-3);
+}
+END_TEST
+
+START_TEST(test_tf_mobilenet_v1_matches_ort) {
+    compare_with_reference(
+        "models/tf_mobilenet_v1_0.25_128_quant/mobilenet_v1_0.25_128_quant_fp32.onnx",
+        "models/mobilenet_v2/test_vectors/ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy",
+        "reference/tf_mobilenet_v1_025_fp32_logits_347crop128.npy", 128, 1e-3);
 }
 END_TEST
 
@@ -397,6 +426,8 @@ static Suite *engine_suite(void) {
     tc = tcase_create("real_models");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_mobilenet_v2_matches_ort);
+    tcase_add_test(tc, test_tf_mobilenet_v2_matches_ort);
+    tcase_add_test(tc, test_tf_mobilenet_v1_matches_ort);
     suite_add_tcase(s, tc);
     return s;
 }
