@@ -11,6 +11,11 @@ tests_test_image_SOURCES = tests/test_image.c
 tests_test_image_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_test_image_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_test_image_LDADD = libqsimage.la $(CHECK_LIBS) -lz
+# a driver for the hand-run comparison with Pillow (tests/compare_preprocess_pillow.py); built, not run
+check_PROGRAMS += tests/qs_preprocess_dump
+tests_qs_preprocess_dump_SOURCES = tests/qs_preprocess_dump.c
+tests_qs_preprocess_dump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_qs_preprocess_dump_LDADD = libqsimage.la
 # golden data: the whole directory (inputs, expected pixels and tensors, manifest.txt)
 EXTRA_DIST += tests/gen_image_golden.py tests/compare_preprocess_pillow.py tests/data/image
 # ---- end image pipeline tests ----
