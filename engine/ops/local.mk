@@ -5,4 +5,15 @@ engine_libqsengine_la_SOURCES += \
 	engine/ops/op_util.c \
 	engine/ops/registry.c \
 	engine/ops/binary.c \
-	engine/ops/unary.c
+	engine/ops/unary.c \
+	engine/ops/clip.c \
+	engine/ops/batchnorm.c \
+	engine/ops/conv.c \
+	engine/ops/pool.c \
+	engine/ops/global_pool.c \
+	engine/ops/gemm.c \
+	engine/ops/reshape.c \
+	engine/ops/identity.c \
+	engine/ops/transpose.c \
+	engine/ops/concat.c \
+	engine/ops/softmax.c

@@ -486,6 +486,10 @@ static void qs_parallel_task(void *ctx, size_t task, int32_t thread_index) {
     job->fn(job->ctx, begin, end);
 }
 
+size_t qs_op_grain(size_t item_cost) {
+    return item_cost >= 16384 ? 1 : 16384 / (item_cost ? item_cost : 1);
+}
+
 void qs_op_parallel(struct qs_threadpool *pool, int32_t n_threads, size_t n_items, size_t grain,
                     qs_range_fn fn, void *ctx) {
     if (n_items == 0)

@@ -146,6 +146,8 @@ qs_status qs_window_resolve(const qs_node *n, const qs_window_attrs *a, int32_t 
 /* Run fn over [0, n_items) split into contiguous chunks of at least `grain` items on the pool;
  * fn(ctx, begin, end). Single-threaded when the work is small. */
 typedef void (*qs_range_fn)(void *ctx, size_t begin, size_t end);
+/* Items per task so that a task does about 16K units of work, given the cost of one item. */
+size_t qs_op_grain(size_t item_cost);
 void qs_op_parallel(struct qs_threadpool *pool, int32_t n_threads, size_t n_items, size_t grain,
                     qs_range_fn fn, void *ctx);
 

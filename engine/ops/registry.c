@@ -9,6 +9,13 @@ extern const qs_op qs_op_relu, qs_op_leaky_relu, qs_op_sigmoid, qs_op_hard_sigmo
     qs_op_erf, qs_op_reciprocal, qs_op_floor, qs_op_ceil, qs_op_round, qs_op_sign, qs_op_softplus,
     qs_op_softsign, qs_op_elu, qs_op_selu, qs_op_celu, qs_op_thresholded_relu, qs_op_sin,
     qs_op_cos;
+extern const qs_op qs_op_conv_nhwc; /* engine/ops/conv_nhwc.c, built by kernels/local.mk */
+extern const qs_op qs_op_clip, qs_op_batchnorm, qs_op_conv, qs_op_gemm, qs_op_matmul;
+extern const qs_op qs_op_max_pool, qs_op_average_pool, qs_op_max_pool_nhwc,
+    qs_op_average_pool_nhwc, qs_op_global_average_pool, qs_op_global_max_pool,
+    qs_op_global_average_pool_nhwc;
+extern const qs_op qs_op_reshape, qs_op_flatten, qs_op_squeeze, qs_op_unsqueeze, qs_op_identity,
+    qs_op_dropout, qs_op_transpose, qs_op_concat, qs_op_softmax, qs_op_log_softmax;
 
 static const qs_op *const qs_op_table[] = {
     &qs_op_add, &qs_op_sub, &qs_op_mul, &qs_op_div, &qs_op_prelu,
@@ -17,6 +24,12 @@ static const qs_op *const qs_op_table[] = {
     &qs_op_reciprocal, &qs_op_floor, &qs_op_ceil, &qs_op_round, &qs_op_sign, &qs_op_softplus,
     &qs_op_softsign, &qs_op_elu, &qs_op_selu, &qs_op_celu, &qs_op_thresholded_relu, &qs_op_sin,
     &qs_op_cos,
+    &qs_op_conv_nhwc,
+    &qs_op_clip, &qs_op_batchnorm, &qs_op_conv, &qs_op_gemm, &qs_op_matmul,
+    &qs_op_max_pool, &qs_op_average_pool, &qs_op_max_pool_nhwc, &qs_op_average_pool_nhwc,
+    &qs_op_global_average_pool, &qs_op_global_max_pool, &qs_op_global_average_pool_nhwc,
+    &qs_op_reshape, &qs_op_flatten, &qs_op_squeeze, &qs_op_unsqueeze, &qs_op_identity,
+    &qs_op_dropout, &qs_op_transpose, &qs_op_concat, &qs_op_softmax, &qs_op_log_softmax,
 };
 
 const qs_op *qs_op_find(const char *domain, const char *type) {
