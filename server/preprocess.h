@@ -31,7 +31,9 @@ typedef enum { QS_PREPROCESS_LAYOUT_NCHW = 0, QS_PREPROCESS_LAYOUT_NHWC } qs_pre
  *   crop_width/crop_height  both 0 for no crop, else both 1..65536
  *   scale          finite, non-zero. When 1/scale is a multiple of 0.5 (1/255, 1/127.5, 1), the pixel is
  *                  divided by it instead, which reproduces torchvision's ToTensor (x / 255) bit for bit.
- *   std            finite, non-zero
+ *   mean, std      per output channel, i.e. in the order of `order` (B first for BGR); std finite, non-zero
+ *   order          RGB or BGR (ignored for GRAY)
+ * Interpolation BICUBIC/LANCZOS and non-antialiased resizes are not provided.
  */
 typedef struct {
     qs_image_color color;

@@ -11,6 +11,8 @@ tests_test_image_SOURCES = tests/test_image.c
 tests_test_image_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_test_image_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_test_image_LDADD = libqsimage.la $(CHECK_LIBS) -lz
+# allocation-failure injection (see test_alloc_failures)
+tests_test_image_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 # a driver for the hand-run comparison with Pillow (tests/compare_preprocess_pillow.py); built, not run
 check_PROGRAMS += tests/qs_preprocess_dump
 tests_qs_preprocess_dump_SOURCES = tests/qs_preprocess_dump.c

@@ -14,6 +14,28 @@
 #include "image.h"
 #include "preprocess.h"
 
+/* ---- allocation failure injection ----
+ * The test is linked with -Wl,--wrap=malloc: calls to malloc from this program and from
+ * libqsimage (including libpng's allocations, which go through the decoder's hook) land here.
+ * libjpeg's internal allocations and libc's own are not wrapped. */
+
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+
+static long alloc_countdown = -1; /* -1: never fail; N: let N allocations through, fail the next */
+static long alloc_failures;
+
+void *__wrap_malloc(size_t n) {
+    if (alloc_countdown == 0) {
+        alloc_failures++;
+        return NULL;
+    }
+    if (alloc_countdown > 0) {
+        alloc_countdown--;
+    }
+    return __real_malloc(n);
+}
+
 /* ---- helpers ---- */
 
 static const char *test_data_dir(void) {
@@ -653,6 +675,53 @@ START_TEST(test_dct_scaling) {
 }
 END_TEST
 
+/* Makes the Nth allocation fail for N = 0, 1, 2... until the call succeeds: every failure must come
+ * back as NO_MEMORY with nothing leaked (valgrind checks the leaks). */
+START_TEST(test_alloc_failures) {
+    static const char *files[] = {"exif_6.jpg", "cmyk.jpg", "palette_trns.png", "rgb_interlaced.png", "rgb16.png"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        size_t size;
+        uint8_t *data = read_data(files[f], &size);
+        long n;
+        for (n = 0; n < 10000; n++) {
+            qs_image img;
+            qs_image_error err;
+            alloc_countdown = n;
+            alloc_failures = 0;
+            qs_image_status st = qs_image_decode(data, size, NULL, QS_IMAGE_COLOR_RGB, &img, &err);
+            alloc_countdown = -1;
+            if (alloc_failures == 0) {
+                ck_assert_msg(st == QS_IMAGE_OK, "%s: %s", files[f], err.message);
+                qs_image_free(&img);
+                break;
+            }
+            /* libpng tolerates some failures (ancillary chunks) and goes on */
+            ck_assert_msg(st == QS_IMAGE_NO_MEMORY || st == QS_IMAGE_OK, "%s, allocation %ld: got %s (%s)", files[f],
+                          n, qs_image_status_to_string(st), err.message);
+            ck_assert_ptr_null(st == QS_IMAGE_OK ? NULL : img.pixels);
+            qs_image_free(&img);
+        }
+        ck_assert_msg(n > 0 && n < 10000, "%s: %ld allocations", files[f], n);
+        free(data);
+    }
+
+    uint8_t px[40 * 30 * 3] = {0};
+    qs_image img = {40, 30, 3, px};
+    qs_preprocess_spec spec;
+    qs_preprocess_spec_imagenet(&spec);
+    spec.resize_size = 20;
+    spec.crop_width = spec.crop_height = 16;
+    float out[3 * 16 * 16];
+    qs_image_error err;
+    alloc_countdown = 0;
+    qs_image_status st = qs_preprocess_run(&spec, &img, out, 3 * 16 * 16, NULL, 0, &err);
+    alloc_countdown = -1;
+    ck_assert_int_eq(st, QS_IMAGE_NO_MEMORY);
+    ck_assert_int_eq(qs_image_status_http(err.code), 503);
+    ck_assert_int_eq(qs_preprocess_run(&spec, &img, out, 3 * 16 * 16, NULL, 0, &err), QS_IMAGE_OK);
+}
+END_TEST
+
 /* ---- ImageNet reference tensor from ../shared/data (skipped when absent) ---- */
 
 /* Parses a little-endian float32 C-order .npy; returns the data pointer inside buf or NULL. */
@@ -775,6 +844,7 @@ static Suite *image_suite(void) {
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_png_bomb);
     tcase_add_test(tc, test_png_bad_crc);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }
