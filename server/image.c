@@ -372,6 +372,7 @@ static qs_image_status jpeg_run(struct jpeg_decompress_struct *cinfo, jpeg_ctx *
         return fail(err, ctx->code, "body: JPEG", "%s", ctx->message);
     }
     jpeg_create_decompress(cinfo);
+    cinfo->progress = &ctx->progress; /* after create: it zeroes everything but err */
     /* Bounded by the pixel limit: whole-image coefficient buffers for progressive files are
      * 2 bytes per sample, plus fixed overhead. */
     cinfo->mem->max_memory_to_use = (long)(lim->max_pixels * 8u + 64u * 1024u * 1024u);
@@ -471,7 +472,6 @@ static qs_image_status decode_jpeg(const uint8_t *data, size_t size, const limit
     ctx.pub.emit_message = jpeg_on_message;
     ctx.pub.output_message = jpeg_on_output;
     ctx.progress.progress_monitor = jpeg_on_progress;
-    cinfo.progress = &ctx.progress;
 
     qs_image_status st = jpeg_run(&cinfo, &ctx, data, size, lim, want, out, &orientation, err);
     jpeg_destroy_decompress(&cinfo);

@@ -548,6 +548,50 @@ START_TEST(test_jpeg_huge_header) {
 }
 END_TEST
 
+/* A progressive JPEG whose first scan is repeated 600 times: libjpeg only warns about the bogus
+ * progression, so without a cap every scan would cost a pass. */
+START_TEST(test_jpeg_scan_bomb) {
+    size_t size;
+    uint8_t *jpg = read_data("rgb444_progressive.jpg", &size);
+    size_t sos = 0, end = 0;
+    for (size_t i = 2; i + 4 < size;) { /* walk the marker segments up to the first SOS */
+        ck_assert_uint_eq(jpg[i], 0xFF);
+        size_t len = (size_t)jpg[i + 2] << 8 | jpg[i + 3];
+        if (jpg[i + 1] == 0xDA) {
+            sos = i;
+            break;
+        }
+        i += 2 + len;
+    }
+    ck_assert_uint_ne(sos, 0);
+    for (size_t i = sos + 2; i + 1 < size; i++) { /* entropy data ends at a marker other than FF00/RSTn */
+        if (jpg[i] == 0xFF && jpg[i + 1] != 0x00 && (jpg[i + 1] < 0xD0 || jpg[i + 1] > 0xD7)) {
+            end = i;
+            break;
+        }
+    }
+    ck_assert_uint_ne(end, 0);
+    const size_t copies = 600, block = end - sos;
+    uint8_t *bomb = malloc(size + copies * block);
+    ck_assert_ptr_nonnull(bomb);
+    memcpy(bomb, jpg, sos);
+    for (size_t k = 0; k < copies; k++) {
+        memcpy(bomb + sos + k * block, jpg + sos, block);
+    }
+    memcpy(bomb + sos + copies * block, jpg + sos, size - sos);
+    qs_image img;
+    qs_image_error err;
+    ck_assert_int_eq(decode_buf(bomb, size + copies * block, NULL, QS_IMAGE_COLOR_RGB, &img, &err), QS_IMAGE_CORRUPT);
+    ck_assert_msg(strstr(err.message, "progressive scans") != NULL, "message: %s", err.message);
+    /* the same file with a few extra scans is still fine */
+    memcpy(bomb + sos + 3 * block, jpg + sos, size - sos);
+    ck_assert_int_eq(decode_buf(bomb, size + 3 * block, NULL, QS_IMAGE_COLOR_RGB, &img, &err), QS_IMAGE_OK);
+    qs_image_free(&img);
+    free(bomb);
+    free(jpg);
+}
+END_TEST
+
 START_TEST(test_limits) {
     size_t size, jsize;
     uint8_t *jpg = read_data("rgb.jpg", &jsize);   /* 67x45 */
@@ -842,6 +886,7 @@ static Suite *image_suite(void) {
     tcase_add_test(tc, test_bit_flips);
     tcase_add_test(tc, test_jpeg_huge_header);
     tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_jpeg_scan_bomb);
     tcase_add_test(tc, test_png_bomb);
     tcase_add_test(tc, test_png_bad_crc);
     tcase_add_test(tc, test_alloc_failures);
