@@ -375,7 +375,8 @@ static qs_image_status jpeg_run(struct jpeg_decompress_struct *cinfo, jpeg_ctx *
     cinfo->progress = &ctx->progress; /* after create: it zeroes everything but err */
     /* Bounded by the pixel limit: whole-image coefficient buffers for progressive files are
      * 2 bytes per sample, plus fixed overhead. */
-    cinfo->mem->max_memory_to_use = (long)(lim->max_pixels * 8u + 64u * 1024u * 1024u);
+    uint64_t mem_cap = lim->max_pixels * 8u + 64u * 1024u * 1024u; /* max_pixels <= 2^40: no overflow */
+    cinfo->mem->max_memory_to_use = mem_cap > (uint64_t)LONG_MAX ? LONG_MAX : (long)mem_cap;
     jpeg_mem_src(cinfo, data, (unsigned long)size);
     jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
     if (jpeg_read_header(cinfo, TRUE) != JPEG_HEADER_OK) {
