@@ -166,9 +166,9 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
     if (st != QS_OK)
         goto fail;
     if (annotated && opts->optimize == QS_OPTIMIZE_ALL) {
+        /* Fusion makes ConvNHWC nodes that still read NCHW values: the layout pass must run
+         * before shapes are inferred again. */
         st = qs_pass_fuse_conv(m->g, err);
-        if (st == QS_OK)
-            st = annotate(m->g, pool, &annotated, err);
         if (st == QS_OK)
             st = qs_pass_layout(m->g, err);
         if (st == QS_OK)
