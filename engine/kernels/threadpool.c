@@ -76,7 +76,8 @@ static void *qs_worker_main(void *arg) {
     qs_threadpool *pool = wa->pool;
     const int32_t index = wa->index;
     free(wa);
-    unsigned seen = atomic_load(&pool->generation);
+    /* Generation 0 is the pool's state at creation; a job may be published before we get here. */
+    unsigned seen = 0;
     for (;;) {
         if (!qs_spin_generation(pool, seen, QS_POOL_WORKER_SPIN_NS)) {
             pthread_mutex_lock(&pool->mu);
