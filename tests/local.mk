@@ -23,3 +23,4 @@ EXTRA_DIST += tests/gen_image_golden.py tests/compare_preprocess_pillow.py tests
 # ---- end image pipeline tests ----
 include tests/kernels.mk
 include tests/engine.mk
+include tests/server.mk

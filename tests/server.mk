@@ -1,0 +1,12 @@
+# ---- server tests: config, stats, HTTP end to end (tests/test_config, test_stats, test_server) ----
+check_PROGRAMS += tests/test_config tests/test_stats
+TESTS += tests/test_config tests/test_stats
+tests_test_config_SOURCES = tests/test_config.c
+tests_test_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_test_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_test_config_LDADD = $(QS_SERVER_LIBS) $(CHECK_LIBS)
+tests_test_stats_SOURCES = tests/test_stats.c
+tests_test_stats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
+tests_test_stats_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_test_stats_LDADD = $(QS_SERVER_LIBS) $(CHECK_LIBS)
+# ---- end server tests ----
