@@ -19,3 +19,4 @@ $(ONNX_PB_C): $(ONNX_PROTO)
 include engine/core/local.mk
 include engine/ops/local.mk
 include engine/kernels/local.mk
+include engine/kernels/q8.mk
