@@ -97,11 +97,33 @@ static const qs_f32_kernels qs_f32_kernels_ref = {
     .act = qs_f32_act__ref,
 };
 
+static const qs_f32_kernels qs_f32_kernels_avx2 = {
+    .isa = QS_ISA_AVX2,
+    .gemm_name = "qs_f32_gemm_6x16__avx2",
+    .mr = 6,
+    .nr = 16,
+    .gemm = qs_f32_gemm_6x16__avx2,
+    .dwconv_name = "qs_f32_dwconv__avx2",
+    .dwconv = qs_f32_dwconv__avx2,
+    .act = qs_f32_act__avx2,
+};
+
+static const qs_f32_kernels qs_f32_kernels_avx512 = {
+    .isa = QS_ISA_AVX512,
+    .gemm_name = "qs_f32_gemm_8x32__avx512",
+    .mr = 8,
+    .nr = 32,
+    .gemm = qs_f32_gemm_8x32__avx512,
+    .dwconv_name = "qs_f32_dwconv__avx512",
+    .dwconv = qs_f32_dwconv__avx512,
+    .act = qs_f32_act__avx512,
+};
+
 const qs_f32_kernels *qs_f32_kernels_get(qs_isa isa) {
     switch (isa) {
-    case QS_ISA_AVX2:
+    case QS_ISA_AVX2: return &qs_f32_kernels_avx2;
     case QS_ISA_AVX512:
-    case QS_ISA_AVX512VNNI:
+    case QS_ISA_AVX512VNNI: return &qs_f32_kernels_avx512;
     case QS_ISA_REF: break;
     }
     return &qs_f32_kernels_ref;

@@ -74,10 +74,10 @@ void qs_f32_dwconv__avx2(const qs_dw_args *args, size_t oh, float *out_row, cons
 void qs_f32_act__avx2(const qs_act *act, float *x, size_t n);
 
 /* AVX-512 kernels (avx512/, compiled with QS_AVX512_CFLAGS). */
-void qs_f32_gemm_12x32__avx512(size_t mr, size_t nc, size_t kc, const float *a, size_t lda,
-                               const float *w, float *c, size_t ldc, const float *bias,
-                               const float *res, size_t ldr, bool first, bool last,
-                               const qs_clamp *clamp);
+void qs_f32_gemm_8x32__avx512(size_t mr, size_t nc, size_t kc, const float *a, size_t lda,
+                              const float *w, float *c, size_t ldc, const float *bias,
+                              const float *res, size_t ldr, bool first, bool last,
+                              const qs_clamp *clamp);
 void qs_f32_dwconv__avx512(const qs_dw_args *args, size_t oh, float *out_row,
                            const float *res_row);
 void qs_f32_act__avx512(const qs_act *act, float *x, size_t n);
