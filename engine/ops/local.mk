@@ -16,4 +16,14 @@ engine_libqsengine_la_SOURCES += \
 	engine/ops/identity.c \
 	engine/ops/transpose.c \
 	engine/ops/concat.c \
-	engine/ops/softmax.c
+	engine/ops/softmax.c \
+	engine/ops/pad.c \
+	engine/ops/reduce.c \
+	engine/ops/shape.c \
+	engine/ops/gather.c \
+	engine/ops/slice.c \
+	engine/ops/cast.c \
+	engine/ops/constant.c \
+	engine/ops/compare.c \
+	engine/ops/where.c \
+	engine/ops/range.c

@@ -16,6 +16,13 @@ extern const qs_op qs_op_max_pool, qs_op_average_pool, qs_op_max_pool_nhwc,
     qs_op_global_average_pool_nhwc;
 extern const qs_op qs_op_reshape, qs_op_flatten, qs_op_squeeze, qs_op_unsqueeze, qs_op_identity,
     qs_op_dropout, qs_op_transpose, qs_op_concat, qs_op_softmax, qs_op_log_softmax;
+extern const qs_op qs_op_pad, qs_op_reduce_mean, qs_op_reduce_sum, qs_op_reduce_max,
+    qs_op_reduce_min, qs_op_reduce_prod, qs_op_reduce_sum_square, qs_op_reduce_l1,
+    qs_op_reduce_l2, qs_op_reduce_log_sum, qs_op_reduce_log_sum_exp;
+extern const qs_op qs_op_shape, qs_op_size, qs_op_gather, qs_op_slice, qs_op_cast,
+    qs_op_constant, qs_op_constant_of_shape, qs_op_equal, qs_op_less, qs_op_greater,
+    qs_op_less_or_equal, qs_op_greater_or_equal, qs_op_and, qs_op_or, qs_op_xor, qs_op_not,
+    qs_op_where, qs_op_expand, qs_op_range;
 
 static const qs_op *const qs_op_table[] = {
     &qs_op_add, &qs_op_sub, &qs_op_mul, &qs_op_div, &qs_op_prelu,
@@ -30,6 +37,13 @@ static const qs_op *const qs_op_table[] = {
     &qs_op_global_average_pool, &qs_op_global_max_pool, &qs_op_global_average_pool_nhwc,
     &qs_op_reshape, &qs_op_flatten, &qs_op_squeeze, &qs_op_unsqueeze, &qs_op_identity,
     &qs_op_dropout, &qs_op_transpose, &qs_op_concat, &qs_op_softmax, &qs_op_log_softmax,
+    &qs_op_pad, &qs_op_reduce_mean, &qs_op_reduce_sum, &qs_op_reduce_max, &qs_op_reduce_min,
+    &qs_op_reduce_prod, &qs_op_reduce_sum_square, &qs_op_reduce_l1, &qs_op_reduce_l2,
+    &qs_op_reduce_log_sum, &qs_op_reduce_log_sum_exp,
+    &qs_op_shape, &qs_op_size, &qs_op_gather, &qs_op_slice, &qs_op_cast, &qs_op_constant,
+    &qs_op_constant_of_shape, &qs_op_equal, &qs_op_less, &qs_op_greater, &qs_op_less_or_equal,
+    &qs_op_greater_or_equal, &qs_op_and, &qs_op_or, &qs_op_xor, &qs_op_not, &qs_op_where,
+    &qs_op_expand, &qs_op_range,
 };
 
 const qs_op *qs_op_find(const char *domain, const char *type) {

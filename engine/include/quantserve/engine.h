@@ -77,15 +77,48 @@ typedef struct {
 /* Element count of a tensor with non-negative dims; 0 if any dim is negative. */
 size_t qs_tensor_numel(const qs_tensor *t);
 
-/* How a model's variant is made at load. */
-typedef enum {
-    QS_VARIANT_FP32 = 0, /* run in float; a QDQ model is dequantized into float weights */
-} qs_variant_kind;
-
 typedef enum {
     QS_OPTIMIZE_ALL = 0,  /* fold, fuse, NHWC layout, packed SIMD kernels (default) */
     QS_OPTIMIZE_NONE = 1, /* constant folding only; every op runs its reference kernel (debugging) */
 } qs_optimize_level;
+
+/* How a model's variant is made at load. */
+typedef enum {
+    QS_VARIANT_FP32 = 0,         /* run in float; a QDQ model is dequantized into float weights */
+    QS_VARIANT_INT8_DYNAMIC = 1, /* int8 weights; each conv/gemm input quantized per run from its
+                                  * actual range, output back to float */
+    QS_VARIANT_INT8_STATIC = 2,  /* whole graph int8 with ranges from a calibrator */
+    QS_VARIANT_INT8_QDQ = 3,     /* a pre-quantized model (QDQ or QOperator) run with int8 kernels */
+} qs_variant_kind;
+
+/* Range observers for static quantization. */
+typedef enum {
+    QS_OBSERVER_MINMAX = 0,         /* min and max over all calibration samples */
+    QS_OBSERVER_MOVING_MINMAX = 1,  /* exponential moving average of per-batch min and max */
+    QS_OBSERVER_PERCENTILE = 2,     /* clip to the given percentile of the value distribution */
+    QS_OBSERVER_ENTROPY = 3,        /* threshold minimizing KL divergence (TensorRT-style) */
+    QS_OBSERVER_MSE = 4,            /* range minimizing the expected squared quantization error */
+} qs_observer_kind;
+
+const char *qs_observer_name(qs_observer_kind kind);
+
+/* Quantization recipe. Zeroed fields take the documented defaults (qs_quant_options_init). */
+typedef struct {
+    qs_observer_kind observer;        /* static: default MINMAX */
+    float percentile;                 /* PERCENTILE: in (50, 100], default 99.99 */
+    float averaging_constant;         /* MOVING_MINMAX: in (0, 1], default 0.01 */
+    int32_t per_tensor_weights;       /* 0: per output channel (default); 1: one scale per tensor */
+    int32_t symmetric_activations;    /* 0: asymmetric (default); 1: zero point at the middle */
+    int32_t signed_activations;       /* 0: uint8 (default); 1: int8 (same grid, stored shifted) */
+    const char *const *keep_fp32;     /* node names or op types left in float */
+    size_t keep_fp32_count;
+} qs_quant_options;
+
+void qs_quant_options_init(qs_quant_options *opts);
+
+/* A calibrator runs an fp32 model over samples and collects, for every activation, its range
+ * and a bounded histogram (memory does not grow with the number of samples). */
+typedef struct qs_calibrator qs_calibrator;
 
 typedef struct {
     qs_variant_kind variant;
@@ -95,6 +128,10 @@ typedef struct {
     const char *const *frozen_input_names;
     const qs_tensor *frozen_inputs;
     size_t frozen_input_count;
+    /* int8 variants: the recipe (NULL: defaults) and, for STATIC, the calibration (required;
+     * only read during the load call). */
+    const qs_quant_options *quant;
+    const qs_calibrator *calibration;
 } qs_model_options;
 
 /* Default options (fp32, nothing frozen). */
@@ -157,6 +194,24 @@ qs_status qs_session_output(const qs_session *session, size_t i, qs_tensor *out)
 
 /* Bytes the session holds for activations and scratch at its current plan. */
 uint64_t qs_session_arena_bytes(const qs_session *session);
+
+/* ---- calibration (static quantization) ---- */
+
+/* Create a calibrator for an ONNX model (bytes not retained). opts may be NULL. */
+qs_status qs_calibrator_create(const void *onnx, size_t size, const qs_quant_options *opts,
+                               qs_calibrator **out, qs_error *err);
+void qs_calibrator_free(qs_calibrator *cal);
+/* Run the fp32 model on one batch (one tensor per model input) and record every activation. */
+qs_status qs_calibrator_observe(qs_calibrator *cal, const qs_tensor *inputs, size_t n_inputs,
+                                qs_error *err);
+/* Samples (batch items) observed so far. */
+uint64_t qs_calibrator_samples(const qs_calibrator *cal);
+/* Save the observed statistics to a file, or load them (replacing what was observed). The file
+ * records a hash of the model so a cache from another model is refused (QS_ERR_INVALID_ARGUMENT). */
+qs_status qs_calibrator_save(const qs_calibrator *cal, const char *path, qs_error *err);
+qs_status qs_calibrator_load(qs_calibrator *cal, const char *path, qs_error *err);
+/* 64-bit FNV-1a hash of bytes, for cache keys (model, preprocessing, calibration set). */
+uint64_t qs_hash_bytes(uint64_t seed, const void *data, size_t size);
 
 /* Instruction sets the kernels may use. */
 typedef enum {
