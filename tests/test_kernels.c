@@ -1,4 +1,6 @@
-/* Kernel tests: every ISA's GEMM, convolution and activation against naive references, the pool. */
+/* Kernel tests: every ISA's GEMM, convolution and activation against naive references, the pool.
+ * Built a second time with QS_TEST_AVX512_EMU: the AVX-512 sources compiled against SIMDe replace
+ * the AVX-512 table, so their logic is checked on CPUs without AVX-512 too. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,10 +10,35 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* First, so that the emulated AVX-512 sources declare their renamed kernels. */
+#ifdef QS_TEST_AVX512_EMU
+#if __has_include(<simde/x86/avx512.h>)
+#define QS_EMULATE_AVX512 1
+#include "kernels/avx512/gemm_8x32_avx512.c"
+#include "kernels/avx512/vec_avx512.c"
+static const qs_f32_kernels tk_emu_table = {
+    .isa = QS_ISA_AVX512,
+    .gemm_name = "qs_f32_gemm_8x32__avx512emu",
+    .mr = 8,
+    .nr = 32,
+    .gemm = qs_f32_gemm_8x32__avx512emu,
+    .dwconv_name = "qs_f32_dwconv__avx512emu",
+    .dwconv = qs_f32_dwconv__avx512emu,
+    .act = qs_f32_act__avx512emu,
+};
+#else
+#define TK_NO_SIMDE 1
+#endif
+static const qs_isa tk_isas[] = {QS_ISA_AVX512};
+#endif
+
 #include "kernels/kernels.h"
 #include "kernels/ukernels.h"
 
+#ifndef QS_TEST_AVX512_EMU
 static const qs_isa tk_isas[] = {QS_ISA_REF, QS_ISA_AVX2, QS_ISA_AVX512};
+#endif
+
 #define TK_N_ISAS ((int)(sizeof tk_isas / sizeof tk_isas[0]))
 
 static uint64_t tk_rng = 0x9e3779b97f4a7c15u;
@@ -34,7 +61,12 @@ static float *tk_alloc_rand(size_t n) {
 
 /* Skip ISAs the CPU lacks; returns false after logging. */
 static bool tk_isa_usable(qs_isa isa) {
+#ifdef QS_TEST_AVX512_EMU
+    (void)isa;
+    return true;
+#else
     return isa <= qs_cpu_detect_isa();
+#endif
 }
 
 static double tk_act_ref(const qs_act *act, double x) {
@@ -500,6 +532,14 @@ static Suite *tk_suite(void) {
 }
 
 int main(void) {
+#ifdef QS_TEST_AVX512_EMU
+#ifdef TK_NO_SIMDE
+    printf("# SIMDe (libsimde-dev) not installed: AVX-512 emulation tests skipped\n");
+    return 77;
+#else
+    qs_f32_kernels_test_replace_avx512(&tk_emu_table);
+#endif
+#endif
     for (int i = 0; i < TK_N_ISAS; i++)
         if (!tk_isa_usable(tk_isas[i]))
             printf("# skipping %s kernels: not supported by this CPU/OS\n", qs_isa_name(tk_isas[i]));

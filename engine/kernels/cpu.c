@@ -119,11 +119,18 @@ static const qs_f32_kernels qs_f32_kernels_avx512 = {
     .act = qs_f32_act__avx512,
 };
 
+/* Tests may swap in an emulated AVX-512 table; production code never calls the setter. */
+static const qs_f32_kernels *qs_f32_kernels_avx512_active = &qs_f32_kernels_avx512;
+
+void qs_f32_kernels_test_replace_avx512(const qs_f32_kernels *table) {
+    qs_f32_kernels_avx512_active = table ? table : &qs_f32_kernels_avx512;
+}
+
 const qs_f32_kernels *qs_f32_kernels_get(qs_isa isa) {
     switch (isa) {
     case QS_ISA_AVX2: return &qs_f32_kernels_avx2;
     case QS_ISA_AVX512:
-    case QS_ISA_AVX512VNNI: return &qs_f32_kernels_avx512;
+    case QS_ISA_AVX512VNNI: return qs_f32_kernels_avx512_active;
     case QS_ISA_REF: break;
     }
     return &qs_f32_kernels_ref;

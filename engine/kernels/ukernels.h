@@ -56,6 +56,10 @@ typedef struct {
 /* The table for an ISA as asked (the caller makes sure the CPU has it); VNNI maps to AVX-512. */
 const qs_f32_kernels *qs_f32_kernels_get(qs_isa isa);
 
+/* Tests only, before any kernel runs and from one thread: make qs_f32_kernels_get(QS_ISA_AVX512)
+ * return `table` (NULL restores the real one), to run the AVX-512 sources built against SIMDe. */
+void qs_f32_kernels_test_replace_avx512(const qs_f32_kernels *table);
+
 /* Reference kernels (ref/). */
 void qs_f32_gemm__ref(size_t mr, size_t nc, size_t kc, const float *a, size_t lda,
                       const float *w, float *c, size_t ldc, const float *bias, const float *res,
