@@ -8,7 +8,7 @@
 
 #define QS_MIN_IR_VERSION 3
 #define QS_MAX_IR_VERSION 10
-#define QS_MIN_OPSET 7
+#define QS_MIN_OPSET 1 /* older opsets: each op refuses the semantics it does not implement */
 #define QS_MAX_OPSET 18
 
 /* Convert a TensorProto into v (dtype, dims, data). `where` names it in errors. */
