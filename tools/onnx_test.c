@@ -122,7 +122,10 @@ static case_result tensor_load(const char *path, test_tensor *out, char *msg, si
     }
     qs_dtype dt = (qs_dtype)tp->data_type;
     size_t es = qs_dtype_size(dt);
-    if (es == 0 || dt == QS_DTYPE_FLOAT16) {
+    bool known = dt == QS_DTYPE_FLOAT32 || dt == QS_DTYPE_FLOAT64 || dt == QS_DTYPE_BOOL ||
+                 (dt >= QS_DTYPE_UINT8 && dt <= QS_DTYPE_INT64) || dt == QS_DTYPE_UINT32 ||
+                 dt == QS_DTYPE_UINT64;
+    if (es == 0 || !known) {
         set_msg(msg, msg_size, "test data of ONNX type %d is not supported", (int)tp->data_type);
         res = RESULT_SKIP;
         goto cleanup;

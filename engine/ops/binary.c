@@ -1,5 +1,15 @@
 /* Add, Sub, Mul, Div and PRelu: elementwise arithmetic with numpy broadcasting, float and int. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "ops/op_util.h"
+
+/* Before opset 7, broadcast=1 with `axis` lines B up with A's dims from axis on. */
+typedef struct {
+    bool legacy_axis;
+    int64_t axis;
+    bool legacy_slope; /* PRelu before opset 7: a 1-D slope runs along the channels */
+} qs_binary_params;
 
 typedef enum { QS_BIN_ADD = 0, QS_BIN_SUB, QS_BIN_MUL, QS_BIN_DIV, QS_BIN_PRELU } qs_bin_kind;
 
@@ -87,6 +97,49 @@ static qs_bin_kind qs_binary_kind(const qs_node *n) {
     }
 }
 
+static qs_status qs_binary_init(const qs_graph *g, qs_node *n, qs_error *err) {
+    qs_binary_params *p = calloc(1, sizeof(*p));
+    int64_t bcast = 0;
+    qs_status st = QS_OK;
+    if (p == NULL)
+        return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
+    p->legacy_slope = g->opset < 7 && strcmp(n->op_type, "PRelu") == 0;
+    if (g->opset < 7) {
+        st = qs_attr_get_int(n, "broadcast", 0, &bcast, err);
+        if (st == QS_OK && bcast && qs_node_attr(n, "axis") != NULL) {
+            p->legacy_axis = true;
+            st = qs_attr_get_int(n, "axis", 0, &p->axis, err);
+        }
+    }
+    if (st != QS_OK) {
+        free(p);
+        return st;
+    }
+    n->params = p;
+    return QS_OK;
+}
+
+/* B as it broadcasts: with a legacy axis, trailing unit dims make numpy rules line it up. */
+static qs_status qs_binary_b_view(const qs_node *n, const qs_view *in, qs_view *b, qs_error *err) {
+    const qs_binary_params *p = n->params;
+    *b = in[1];
+    if (p != NULL && p->legacy_slope && b->rank == 1 && in[0].rank > 2 &&
+        b->dims[0] == in[0].dims[1]) {
+        while (b->rank < in[0].rank - 1)
+            b->dims[b->rank++] = 1;
+        return QS_OK;
+    }
+    if (p == NULL || !p->legacy_axis)
+        return QS_OK;
+    int64_t axis = p->axis < 0 ? p->axis + in[0].rank : p->axis;
+    if (axis < 0 || axis + b->rank > in[0].rank)
+        return qs_node_error(err, QS_ERR_SHAPE, n, "axis %lld does not fit B in A",
+                             (long long)p->axis);
+    while (b->rank < in[0].rank - axis)
+        b->dims[b->rank++] = 1;
+    return QS_OK;
+}
+
 /* Output layout: NHWC only when every input that is more than a single element agrees. */
 static qs_status qs_binary_layout(const qs_node *n, const qs_view *a, const qs_view *b,
                                   qs_layout *layout, qs_error *err) {
@@ -113,8 +166,11 @@ static qs_status qs_binary_infer(const qs_node *n, const qs_view *in, qs_view *o
          !qs_dtype_is_int(in[0].dtype)))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "type %s is not supported",
                              qs_dtype_name(in[0].dtype));
-    qs_view shape = {0};
-    if (!qs_broadcast_shape(&in[0], &in[1], &shape.rank, shape.dims))
+    qs_view shape = {0}, b;
+    qs_status st = qs_binary_b_view(n, in, &b, err);
+    if (st != QS_OK)
+        return st;
+    if (!qs_broadcast_shape(&in[0], &b, &shape.rank, shape.dims))
         return qs_node_error(err, QS_ERR_SHAPE, n, "inputs cannot be broadcast together");
     if (kind == QS_BIN_PRELU) {
         /* slope broadcasts to X, never the other way */
@@ -125,7 +181,7 @@ static qs_status qs_binary_infer(const qs_node *n, const qs_view *in, qs_view *o
             return qs_node_error(err, QS_ERR_SHAPE, n, "slope does not broadcast to X");
     }
     qs_layout layout = QS_LAYOUT_PLAIN;
-    qs_status st = qs_binary_layout(n, &in[0], &in[1], &layout, err);
+    st = qs_binary_layout(n, &in[0], &in[1], &layout, err);
     if (st != QS_OK)
         return st;
     out[0].dtype = in[0].dtype;
@@ -138,7 +194,10 @@ static qs_status qs_binary_infer(const qs_node *n, const qs_view *in, qs_view *o
 
 static qs_status qs_binary_run(const qs_node *n, const qs_view *in, qs_view *out,
                                qs_exec_ctx *ctx) {
-    const qs_view *ins[2] = {&in[0], &in[1]};
+    qs_view bv;
+    if (qs_binary_b_view(n, in, &bv, NULL) != QS_OK)
+        return QS_ERR_INTERNAL;
+    const qs_view *ins[2] = {&in[0], &bv};
     const void *data[2] = {in[0].data, in[1].data};
     size_t es = qs_dtype_size(in[0].dtype);
     size_t esize[2] = {es, es};
@@ -157,6 +216,7 @@ static qs_status qs_binary_run(const qs_node *n, const qs_view *in, qs_view *out
         .max_inputs = 2,                                                                         \
         .min_outputs = 1,                                                                        \
         .max_outputs = 1,                                                                        \
+        .init = qs_binary_init,                                                                  \
         .infer = qs_binary_infer,                                                                \
         .run = qs_binary_run,                                                                    \
     };

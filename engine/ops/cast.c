@@ -15,6 +15,8 @@ static qs_status qs_cast_init(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_cast_params *p;
     const qs_attr *a = qs_node_attr(n, "to");
     (void)g;
+    if (a != NULL && a->type == QS_ATTR_STRING)
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "cast with a string type (opset < 6)");
     if (a == NULL || a->type != QS_ATTR_INT)
         return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "attribute to must be an int");
     if (a->i < 0 || a->i > 64 || !qs_cast_supported((qs_dtype)a->i))

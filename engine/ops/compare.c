@@ -75,6 +75,13 @@ static qs_bcast_row_fn qs_cmp_row(qs_cmp_kind k, qs_dtype t) {
 #undef QS_CMP_CASE
 }
 
+static qs_status qs_cmp_init(const qs_graph *g, qs_node *n, qs_error *err) {
+    /* before opset 7: broadcast with an explicit axis lines B up differently */
+    if (g->opset < 7 && qs_node_attr_int(n, "broadcast", 0) != 0 && qs_node_attr(n, "axis"))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "legacy broadcast with axis");
+    return QS_OK;
+}
+
 static qs_status qs_cmp_infer(const qs_node *n, const qs_view *in, qs_view *out,
                               qs_error *err) {
     qs_status st = qs_op_need_plain(n, in, 0, err);
@@ -136,6 +143,7 @@ static qs_status qs_not_run(const qs_node *n, const qs_view *in, qs_view *out,
         .max_inputs = 2,                                                                         \
         .min_outputs = 1,                                                                        \
         .max_outputs = 1,                                                                        \
+        .init = qs_cmp_init,                                                                     \
         .infer = qs_cmp_infer,                                                                   \
         .run = qs_cmp_run,                                                                       \
     };

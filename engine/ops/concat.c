@@ -10,14 +10,14 @@ typedef struct {
 
 static qs_status qs_concat_init(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_concat_params *p = calloc(1, sizeof(*p));
-    (void)g;
     if (p == NULL)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
-    if (qs_node_attr(n, "axis") == NULL) {
+    if (qs_node_attr(n, "axis") == NULL && g->opset >= 4) {
         free(p);
         return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "axis is missing");
     }
-    qs_status st = qs_attr_get_int(n, "axis", 0, &p->axis, err);
+    /* before opset 4 axis was optional, default 1 */
+    qs_status st = qs_attr_get_int(n, "axis", 1, &p->axis, err);
     if (st != QS_OK) {
         free(p);
         return st;

@@ -28,9 +28,12 @@ static qs_status qs_identity_run(const qs_node *n, const qs_view *in, qs_view *o
 
 static qs_status qs_dropout_init(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_dropout_params *p = calloc(1, sizeof(*p));
-    (void)err;
     if (p == NULL)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
+    if (g->opset < 7 && qs_node_attr_int(n, "is_test", 0) == 0) {
+        free(p);
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "is_test=0 (training) is not supported");
+    }
     p->mask_dtype = g->opset >= 10 ? QS_DTYPE_BOOL : QS_DTYPE_UNDEFINED;
     n->params = p;
     return QS_OK;
