@@ -24,3 +24,4 @@ EXTRA_DIST += tests/gen_image_golden.py tests/compare_preprocess_pillow.py tests
 include tests/kernels.mk
 include tests/engine.mk
 include tests/server.mk
+include tests/onnx.mk

@@ -102,6 +102,31 @@ static bool file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* Element types the engine runs (float16, bfloat16, strings, ... are not among them). */
+static bool dtype_known(int32_t dt) {
+    return dt == QS_DTYPE_FLOAT32 || dt == QS_DTYPE_FLOAT64 || dt == QS_DTYPE_BOOL ||
+           (dt >= QS_DTYPE_UINT8 && dt <= QS_DTYPE_INT64) || dt == QS_DTYPE_UINT32 ||
+           dt == QS_DTYPE_UINT64;
+}
+
+/* Graph inputs and outputs must be tensors of a known type: sequences, optionals, maps and
+ * float16 data would be misread as tensors. */
+static bool value_info_ok(const Onnx__ValueInfoProto *vi, char *msg, size_t msg_size) {
+    const Onnx__TypeProto *t = vi->type;
+    if (t == NULL || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        t->tensor_type == NULL) {
+        set_msg(msg, msg_size, "graph value \"%s\" is not a tensor (sequence, optional or map)",
+                vi->name ? vi->name : "");
+        return false;
+    }
+    if (t->tensor_type->has_elem_type && !dtype_known(t->tensor_type->elem_type)) {
+        set_msg(msg, msg_size, "graph value \"%s\" has ONNX type %d, not supported",
+                vi->name ? vi->name : "", (int)t->tensor_type->elem_type);
+        return false;
+    }
+    return true;
+}
+
 /* Decode a TensorProto into t. Returns RESULT_PASS, or SKIP for element types we do not run
  * (float16, strings, ...), or FAIL for a broken file; msg says why. */
 static case_result tensor_load(const char *path, test_tensor *out, char *msg, size_t msg_size) {
@@ -122,10 +147,7 @@ static case_result tensor_load(const char *path, test_tensor *out, char *msg, si
     }
     qs_dtype dt = (qs_dtype)tp->data_type;
     size_t es = qs_dtype_size(dt);
-    bool known = dt == QS_DTYPE_FLOAT32 || dt == QS_DTYPE_FLOAT64 || dt == QS_DTYPE_BOOL ||
-                 (dt >= QS_DTYPE_UINT8 && dt <= QS_DTYPE_INT64) || dt == QS_DTYPE_UINT32 ||
-                 dt == QS_DTYPE_UINT64;
-    if (es == 0 || !known) {
+    if (es == 0 || !dtype_known(tp->data_type)) {
         set_msg(msg, msg_size, "test data of ONNX type %d is not supported", (int)tp->data_type);
         res = RESULT_SKIP;
         goto cleanup;
@@ -219,7 +241,8 @@ cleanup:
 }
 
 /* Names of the real graph inputs (initializers excluded) and outputs, from model.onnx. */
-static bool model_names_load(const char *path, model_names *m, char *msg, size_t msg_size) {
+static bool model_names_load(const char *path, model_names *m, bool *skip, char *msg,
+                             size_t msg_size) {
     uint8_t *buf = NULL;
     size_t len = 0;
     bool ok = false;
@@ -235,6 +258,13 @@ static bool model_names_load(const char *path, model_names *m, char *msg, size_t
         goto cleanup;
     }
     const Onnx__GraphProto *g = mp->graph;
+    *skip = false;
+    for (size_t i = 0; i < g->n_input && !*skip; i++)
+        *skip = !value_info_ok(g->input[i], msg, msg_size);
+    for (size_t i = 0; i < g->n_output && !*skip; i++)
+        *skip = !value_info_ok(g->output[i], msg, msg_size);
+    if (*skip)
+        goto cleanup;
     for (size_t i = 0; i < g->n_input; i++) {
         bool init = false;
         for (size_t k = 0; k < g->n_initializer && !init; k++)
@@ -533,8 +563,9 @@ static case_result case_run(const options *opt, const char *dir, char *msg, size
     char path[4096];
     case_result res = RESULT_PASS;
     snprintf(path, sizeof(path), "%s/model.onnx", dir);
-    if (!model_names_load(path, &names, msg, msg_size))
-        return RESULT_FAIL;
+    bool skip = false;
+    if (!model_names_load(path, &names, &skip, msg, msg_size))
+        return skip ? RESULT_SKIP : RESULT_FAIL;
     size_t n_sets = data_sets_list(dir, sets, MAX_DATA_SETS);
     if (n_sets == 0) {
         set_msg(msg, msg_size, "no test_data_set_* in %s", dir);
