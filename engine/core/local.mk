@@ -4,3 +4,4 @@ engine_libqsengine_la_SOURCES += engine/core/graph.h engine/core/status.c engine
 	engine/core/optimize.h engine/core/optimize.c \
 	engine/core/plan.h engine/core/plan.c \
 	engine/core/model.h engine/core/model.c engine/core/session.c
+engine_libqsengine_la_SOURCES += engine/core/rewrite.h engine/core/rewrite.c

@@ -7,6 +7,7 @@
 
 #include "core/optimize.h"
 #include "core/plan.h"
+#include "core/rewrite.h"
 #include "ops/op.h"
 
 #define QS_DOMAIN "quantserve"
@@ -84,31 +85,17 @@ qs_status qs_pass_fold_constants(qs_graph *g, qs_threadpool *pool, qs_error *err
     return qs_graph_sort(g, err);
 }
 
-/* Replace every read of value `from` by `to` (node inputs only). */
-static void replace_uses(qs_graph *g, int32_t from, int32_t to, int32_t except_node) {
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        qs_node *n = &g->nodes[i];
-        if (n->dead || (int32_t)i == except_node)
-            continue;
-        for (int32_t j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j] == from)
-                n->inputs[j] = to;
-    }
-}
 
-static bool is_op(const qs_node *n, const char *type) {
-    return !n->dead && (!n->domain || !n->domain[0]) && strcmp(n->op_type, type) == 0;
-}
 
 qs_status qs_pass_remove_identity(qs_graph *g, qs_error *err) {
     qs_graph_link(g);
     for (size_t i = 0; i < g->n_nodes; i++) {
         qs_node *n = &g->nodes[i];
-        if (!is_op(n, "Identity") && !is_op(n, "Dropout"))
+        if (!qs_node_is(n, "Identity") && !qs_node_is(n, "Dropout"))
             continue;
         if (n->n_inputs < 1 || n->inputs[0] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
             continue;
-        if (is_op(n, "Dropout")) {
+        if (qs_node_is(n, "Dropout")) {
             /* Only inference mode is a no-op; a used mask output keeps the node. */
             if (n->n_inputs >= 3 && n->inputs[2] >= 0)
                 continue;
@@ -118,46 +105,26 @@ qs_status qs_pass_remove_identity(qs_graph *g, qs_error *err) {
         qs_value *out = g->values[n->outputs[0]];
         if (out->is_output)
             continue; /* a graph output keeps its name: leave the copy */
-        replace_uses(g, n->outputs[0], n->inputs[0], (int32_t)i);
+        qs_graph_replace_uses(g, n->outputs[0], n->inputs[0], (int32_t)i);
         n->dead = true;
     }
     return qs_graph_sort(g, err);
 }
 
-static bool const_f32(const qs_graph *g, int32_t v, size_t numel) {
-    return v >= 0 && qs_value_is_const(g, v) && g->values[v]->dtype == QS_DTYPE_FLOAT32 &&
-           qs_value_numel(g->values[v]) == numel;
-}
 
-/* A new constant float value with the given dims; data zeroed. Returns index or -1. */
-static int32_t add_const_f32(qs_graph *g, const char *base, const char *suffix, int32_t rank,
-                             const int64_t *dims) {
-    char name[256];
-    snprintf(name, sizeof(name), "%.200s%s", base, suffix);
-    int32_t idx = qs_graph_add_value(g, name);
-    if (idx < 0)
-        return -1;
-    qs_value *v = g->values[idx];
-    v->kind = QS_VALUE_CONSTANT;
-    v->dtype = QS_DTYPE_FLOAT32;
-    qs_value_set_shape(v, rank, dims);
-    if (qs_value_alloc_data(v) != QS_OK)
-        return -1;
-    return idx;
-}
 
 qs_status qs_pass_fold_batchnorm(qs_graph *g, qs_error *err) {
     qs_graph_link(g);
     for (size_t i = 0; i < g->n_nodes; i++) {
         qs_node *bn = &g->nodes[i];
-        if (!is_op(bn, "BatchNormalization") || bn->n_outputs != 1 || bn->n_inputs != 5)
+        if (!qs_node_is(bn, "BatchNormalization") || bn->n_outputs != 1 || bn->n_inputs != 5)
             continue;
         int32_t x = bn->inputs[0];
         qs_value *xv = g->values[x];
         if (xv->producer < 0 || xv->n_consumers != 1 || xv->is_output)
             continue;
         qs_node *conv = &g->nodes[xv->producer];
-        if (!is_op(conv, "Conv") || conv->n_outputs != 1)
+        if (!qs_node_is(conv, "Conv") || conv->n_outputs != 1)
             continue;
         int32_t w = conv->inputs[1];
         if (w < 0 || !qs_value_is_const(g, w) || g->values[w]->dtype != QS_DTYPE_FLOAT32 ||
@@ -167,11 +134,11 @@ qs_status qs_pass_fold_batchnorm(qs_graph *g, qs_error *err) {
         size_t oc = (size_t)wv->dims[0];
         size_t per_oc = oc ? qs_value_numel(wv) / oc : 0;
         int32_t b = conv->n_inputs > 2 ? conv->inputs[2] : -1;
-        if (b >= 0 && !const_f32(g, b, oc))
+        if (b >= 0 && !qs_value_is_const_f32(g, b, oc))
             continue;
         bool params_ok = true;
         for (int32_t k = 1; k < 5; k++)
-            params_ok = params_ok && const_f32(g, bn->inputs[k], oc);
+            params_ok = params_ok && qs_value_is_const_f32(g, bn->inputs[k], oc);
         if (!params_ok)
             continue;
         float eps = qs_node_attr_float(bn, "epsilon", 1e-5f);
@@ -179,8 +146,8 @@ qs_status qs_pass_fold_batchnorm(qs_graph *g, qs_error *err) {
         const float *mean = g->values[bn->inputs[3]]->data, *var = g->values[bn->inputs[4]]->data;
         const float *w_old = wv->data, *b_old = b >= 0 ? g->values[b]->data : NULL;
         int64_t bdims[1] = {(int64_t)oc};
-        int32_t nw = add_const_f32(g, wv->name, "_bnfolded", wv->rank, wv->dims);
-        int32_t nb = nw < 0 ? -1 : add_const_f32(g, conv->name, "_bnfolded_bias", 1, bdims);
+        int32_t nw = qs_graph_add_const_f32(g, wv->name, "_bnfolded", wv->rank, wv->dims);
+        int32_t nb = nw < 0 ? -1 : qs_graph_add_const_f32(g, conv->name, "_bnfolded_bias", 1, bdims);
         if (nw < 0 || nb < 0)
             return qs_error_set(err, QS_ERR_NO_MEMORY, "batchnorm folding", "out of memory");
         float *w_new = g->values[nw]->data, *b_new = g->values[nb]->data;
@@ -205,50 +172,6 @@ qs_status qs_pass_fold_batchnorm(qs_graph *g, qs_error *err) {
     return qs_graph_sort(g, err);
 }
 
-/* Read a fusable activation from node n into act; false if n is not one we fuse. */
-static bool activation_of(const qs_graph *g, const qs_node *n, qs_act *act) {
-    memset(act, 0, sizeof(*act));
-    if (is_op(n, "Relu")) {
-        act->kind = QS_ACT_RELU;
-    } else if (is_op(n, "Clip")) {
-        act->kind = QS_ACT_CLIP;
-        act->min = -INFINITY;
-        act->max = INFINITY;
-        if (g->opset < 11) {
-            act->min = qs_node_attr_float(n, "min", -INFINITY);
-            act->max = qs_node_attr_float(n, "max", INFINITY);
-        } else {
-            for (int32_t k = 1; k < n->n_inputs && k < 3; k++) {
-                int32_t v = n->inputs[k];
-                if (v < 0)
-                    continue;
-                if (!const_f32(g, v, 1))
-                    return false;
-                float x = *(const float *)g->values[v]->data;
-                if (k == 1)
-                    act->min = x;
-                else
-                    act->max = x;
-            }
-        }
-        if (act->min == 0.0f && isinf(act->max))
-            act->kind = QS_ACT_RELU;
-    } else if (is_op(n, "LeakyRelu")) {
-        act->kind = QS_ACT_LEAKY_RELU;
-        act->alpha = qs_node_attr_float(n, "alpha", 0.01f);
-    } else if (is_op(n, "HardSigmoid")) {
-        act->kind = QS_ACT_HARDSIGMOID;
-        act->alpha = qs_node_attr_float(n, "alpha", 0.2f);
-        act->beta = qs_node_attr_float(n, "beta", 0.5f);
-    } else if (is_op(n, "HardSwish")) {
-        act->kind = QS_ACT_HARDSWISH;
-    } else if (is_op(n, "Sigmoid")) {
-        act->kind = QS_ACT_SIGMOID;
-    } else {
-        return false;
-    }
-    return n->n_outputs == 1;
-}
 
 static const char *act_name(qs_act_kind k) {
     switch (k) {
@@ -262,62 +185,8 @@ static const char *act_name(qs_act_kind k) {
     }
 }
 
-static bool same_dims(const qs_value *a, const qs_value *b) {
-    if (a->rank != b->rank || a->rank < 0)
-        return false;
-    for (int32_t i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
 
-/* Explicit [top, left, bottom, right] pads for a 2-D Conv with the annotated input dims. */
-static bool conv_pads(const qs_node *n, const qs_value *x, const int64_t *k, const int64_t *s,
-                      const int64_t *d, int64_t *pads) {
-    const char *auto_pad = qs_node_attr_string(n, "auto_pad", "NOTSET");
-    const qs_attr *p = qs_node_attr(n, "pads");
-    memset(pads, 0, 4 * sizeof(*pads));
-    if (strcmp(auto_pad, "NOTSET") == 0) {
-        if (p && p->type == QS_ATTR_INTS && p->n == 4)
-            memcpy(pads, p->ints, 4 * sizeof(*pads));
-        else if (p)
-            return false;
-        for (int i = 0; i < 4; i++)
-            if (pads[i] < 0)
-                return false;
-        return true;
-    }
-    if (strcmp(auto_pad, "VALID") == 0)
-        return true;
-    bool upper = strcmp(auto_pad, "SAME_UPPER") == 0;
-    if (!upper && strcmp(auto_pad, "SAME_LOWER") != 0)
-        return false;
-    for (int i = 0; i < 2; i++) {
-        int64_t in = x->dims[2 + i];
-        if (in < 0)
-            return false;
-        int64_t out = (in + s[i] - 1) / s[i];
-        int64_t total = (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in;
-        if (total < 0)
-            total = 0;
-        int64_t small = total / 2, big = total - small;
-        pads[i] = upper ? small : big;
-        pads[i + 2] = upper ? big : small;
-    }
-    return true;
-}
 
-static bool ints_attr2(const qs_node *n, const char *name, int64_t *v) {
-    const qs_attr *a = qs_node_attr(n, name);
-    v[0] = v[1] = 1;
-    if (!a)
-        return true;
-    if (a->type != QS_ATTR_INTS || a->n != 2)
-        return false;
-    v[0] = a->ints[0];
-    v[1] = a->ints[1];
-    return v[0] > 0 && v[1] > 0;
-}
 
 static qs_status set_act_attrs(qs_node *n, const qs_act *act) {
     qs_status st = qs_node_set_attr_string(n, "activation", act_name(act->kind));
@@ -332,19 +201,6 @@ static qs_status set_act_attrs(qs_node *n, const qs_act *act) {
     return st;
 }
 
-static qs_status set_domain_type(qs_node *n, const char *domain, const char *type) {
-    char *d = strdup(domain), *t = strdup(type);
-    if (!d || !t) {
-        free(d);
-        free(t);
-        return QS_ERR_NO_MEMORY;
-    }
-    free(n->domain);
-    free(n->op_type);
-    n->domain = d;
-    n->op_type = t;
-    return QS_OK;
-}
 
 /* Rewrite Conv node ci into ConvNHWC; false (and no change) when it does not qualify. */
 static qs_status conv_to_nhwc(qs_graph *g, size_t ci, bool *done, qs_error *err) {
@@ -356,11 +212,11 @@ static qs_status conv_to_nhwc(qs_graph *g, size_t ci, bool *done, qs_error *err)
     if (x->rank != 4 || x->dtype != QS_DTYPE_FLOAT32 || w->rank != 4 ||
         w->dtype != QS_DTYPE_FLOAT32 || x->layout != QS_LAYOUT_PLAIN)
         return QS_OK;
-    if (n->n_inputs > 2 && n->inputs[2] >= 0 && !const_f32(g, n->inputs[2], (size_t)w->dims[0]))
+    if (n->n_inputs > 2 && n->inputs[2] >= 0 && !qs_value_is_const_f32(g, n->inputs[2], (size_t)w->dims[0]))
         return QS_OK;
     int64_t k[2] = {w->dims[2], w->dims[3]}, s[2], d[2], pads[4];
-    if (!ints_attr2(n, "strides", s) || !ints_attr2(n, "dilations", d) ||
-        !conv_pads(n, x, k, s, d, pads))
+    if (!qs_node_ints2(n, "strides", s) || !qs_node_ints2(n, "dilations", d) ||
+        !qs_conv_pads(n, x, k, s, d, pads))
         return QS_OK;
     const qs_attr *ks = qs_node_attr(n, "kernel_shape");
     if (ks && (ks->type != QS_ATTR_INTS || ks->n != 2 || ks->ints[0] != k[0] || ks->ints[1] != k[1]))
@@ -368,7 +224,7 @@ static qs_status conv_to_nhwc(qs_graph *g, size_t ci, bool *done, qs_error *err)
     int64_t group = qs_node_attr_int(n, "group", 1);
     if (group < 1 || x->dims[1] < 0 || x->dims[1] != w->dims[1] * group || w->dims[0] % group)
         return QS_OK;
-    qs_status st = set_domain_type(n, QS_DOMAIN, "ConvNHWC");
+    qs_status st = qs_node_set_type(n, QS_DOMAIN, "ConvNHWC");
     if (st == QS_OK)
         st = qs_node_set_attr_ints(n, "kernel_shape", k, 2);
     if (st == QS_OK)
@@ -400,7 +256,7 @@ qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err) {
     qs_graph_link(g);
     for (size_t i = 0; i < g->n_nodes; i++) {
         bool done;
-        if (!is_op(&g->nodes[i], "Conv"))
+        if (!qs_node_is(&g->nodes[i], "Conv"))
             continue;
         st = conv_to_nhwc(g, i, &done, err);
         if (st != QS_OK)
@@ -413,7 +269,7 @@ qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err) {
         if (y->n_consumers == 1 && !y->is_output) {
             for (size_t c = 0; c < g->n_nodes; c++) {
                 qs_node *add = &g->nodes[c];
-                if (!is_op(add, "Add") || add->n_inputs != 2 || add->n_outputs != 1)
+                if (!qs_node_is(add, "Add") || add->n_inputs != 2 || add->n_outputs != 1)
                     continue;
                 int32_t other = add->inputs[0] == n->outputs[0]   ? add->inputs[1]
                                 : add->inputs[1] == n->outputs[0] ? add->inputs[0]
@@ -421,7 +277,7 @@ qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err) {
                 if (other == -2)
                     continue;
                 if (other < 0 || qs_value_is_const(g, other) || other == n->outputs[0] ||
-                    !same_dims(g->values[other], y) || g->values[other]->dtype != QS_DTYPE_FLOAT32)
+                    !qs_value_same_dims(g->values[other], y) || g->values[other]->dtype != QS_DTYPE_FLOAT32)
                     break;
                 int32_t ins[4] = {n->inputs[0], n->inputs[1], n->inputs[2], other};
                 int32_t outs[1] = {add->outputs[0]};
@@ -438,7 +294,7 @@ qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err) {
                 qs_node *a = &g->nodes[c];
                 qs_act act;
                 if (a->dead || a->n_inputs < 1 || a->inputs[0] != n->outputs[0] ||
-                    !activation_of(g, a, &act))
+                    !qs_node_activation(g, a, &act))
                     continue;
                 if (set_act_attrs(n, &act) != QS_OK)
                     return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
@@ -534,7 +390,7 @@ static int32_t permute_const(qs_graph *g, int32_t v) {
     for (int32_t i = 0; i < src->rank; i++)
         d4[4 - src->rank + i] = src->dims[i];
     int64_t nd[4] = {d4[0], d4[2], d4[3], d4[1]};
-    int32_t nv = add_const_f32(g, src->name, "__nhwc", 4, nd);
+    int32_t nv = qs_graph_add_const_f32(g, src->name, "__nhwc", 4, nd);
     if (nv < 0)
         return -1;
     src = g->values[v];
@@ -553,38 +409,72 @@ static int32_t permute_const(qs_graph *g, int32_t v) {
 typedef enum { LAYOUT_NONE = 0, LAYOUT_CONV, LAYOUT_FOLLOW, LAYOUT_BINARY, LAYOUT_POOL,
                LAYOUT_CONCAT } layout_role;
 
-static layout_role role_of(const qs_node *n) {
-    static const char *const unary[] = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid",
-                                        "HardSwish", "Tanh", "Identity", "Abs", "Neg",
-                                        "Exp", "Sqrt"};
-    static const char *const binary[] = {"Add", "Sub", "Mul", "Div"};
-    if (n->domain && strcmp(n->domain, QS_DOMAIN) == 0 && strcmp(n->op_type, "ConvNHWC") == 0)
-        return LAYOUT_CONV;
-    if (n->domain && n->domain[0])
-        return LAYOUT_NONE;
-    for (size_t i = 0; i < sizeof(unary) / sizeof(unary[0]); i++)
-        if (strcmp(n->op_type, unary[i]) == 0)
-            return n->n_outputs == 1 ? LAYOUT_FOLLOW : LAYOUT_NONE;
-    for (size_t i = 0; i < sizeof(binary) / sizeof(binary[0]); i++)
-        if (strcmp(n->op_type, binary[i]) == 0)
-            return LAYOUT_BINARY;
-    if (strcmp(n->op_type, "MaxPool") == 0 || strcmp(n->op_type, "AveragePool") == 0 ||
-        strcmp(n->op_type, "GlobalAveragePool") == 0)
-        return n->n_outputs == 1 ? LAYOUT_POOL : LAYOUT_NONE;
-    if (strcmp(n->op_type, "Concat") == 0)
-        return LAYOUT_CONCAT;
-    return LAYOUT_NONE;
+/* How each operator relates to the NHWC layout. `bound` is the mask of inputs that must share the
+ * node's layout (data inputs); other inputs (weights, scales, bounds) are left alone.
+ *   CONV: always NHWC (the op exists only in NHWC form);
+ *   FOLLOW: NHWC when input 0 is (elementwise unary);
+ *   BINARY: NHWC when a bound input is and all bound inputs are rank 4 (constants are permuted);
+ *   POOL: becomes its <type>NHWC twin when input 0 is NHWC;
+ *   CONCAT: NHWC when its inputs are, axis remapped. */
+typedef struct {
+    const char *domain, *type;
+    layout_role role;
+    uint32_t bound;
+} layout_rule;
+
+static const layout_rule layout_rules[] = {
+    {QS_DOMAIN, "ConvNHWC", LAYOUT_CONV, 1u << 0 | 1u << 3},
+    {QS_DOMAIN, "QLinearConvNHWC", LAYOUT_CONV, 1u << 0},
+    {QS_DOMAIN, "QLinearGlobalAveragePoolNHWC", LAYOUT_CONV, 1u << 0},
+    {QS_DOMAIN, "QLinearAdd", LAYOUT_BINARY, 1u << 0 | 1u << 3},
+    {"", "Relu", LAYOUT_FOLLOW, 1u}, {"", "Clip", LAYOUT_FOLLOW, 1u},
+    {"", "LeakyRelu", LAYOUT_FOLLOW, 1u}, {"", "Sigmoid", LAYOUT_FOLLOW, 1u},
+    {"", "HardSigmoid", LAYOUT_FOLLOW, 1u}, {"", "HardSwish", LAYOUT_FOLLOW, 1u},
+    {"", "Tanh", LAYOUT_FOLLOW, 1u}, {"", "Identity", LAYOUT_FOLLOW, 1u},
+    {"", "Abs", LAYOUT_FOLLOW, 1u}, {"", "Neg", LAYOUT_FOLLOW, 1u},
+    {"", "Exp", LAYOUT_FOLLOW, 1u}, {"", "Sqrt", LAYOUT_FOLLOW, 1u},
+    {"", "QuantizeLinear", LAYOUT_FOLLOW, 1u}, {"", "DequantizeLinear", LAYOUT_FOLLOW, 1u},
+    {"", "Add", LAYOUT_BINARY, 3u}, {"", "Sub", LAYOUT_BINARY, 3u},
+    {"", "Mul", LAYOUT_BINARY, 3u}, {"", "Div", LAYOUT_BINARY, 3u},
+    {"", "MaxPool", LAYOUT_POOL, 1u}, {"", "AveragePool", LAYOUT_POOL, 1u},
+    {"", "GlobalAveragePool", LAYOUT_POOL, 1u},
+    {"", "Concat", LAYOUT_CONCAT, ~0u},
+};
+
+static const layout_rule *rule_of(const qs_graph *g, const qs_node *n) {
+    const char *domain = n->domain ? n->domain : "";
+    for (size_t i = 0; i < sizeof(layout_rules) / sizeof(layout_rules[0]); i++) {
+        const layout_rule *r = &layout_rules[i];
+        if (strcmp(r->domain, domain) != 0 || strcmp(r->type, n->op_type) != 0)
+            continue;
+        if ((r->role == LAYOUT_FOLLOW || r->role == LAYOUT_POOL) && n->n_outputs != 1)
+            return NULL;
+        /* Per-axis (de)quantization has an axis in NCHW terms: keep it NCHW. */
+        if ((strcmp(n->op_type, "QuantizeLinear") == 0 ||
+             strcmp(n->op_type, "DequantizeLinear") == 0) &&
+            (n->n_inputs < 2 || n->inputs[1] < 0 || qs_value_numel(g->values[n->inputs[1]]) != 1))
+            return NULL;
+        return r;
+    }
+    return NULL;
+}
+
+static layout_role role_of(const qs_graph *g, const qs_node *n) {
+    const layout_rule *r = rule_of(g, n);
+    return r ? r->role : LAYOUT_NONE;
 }
 
 static qs_status layout_node(layout_ctx *c, size_t ni, qs_error *err) {
     qs_graph *g = c->g;
     qs_node *n = &g->nodes[ni];
-    layout_role role = role_of(n);
+    const layout_rule *rule = rule_of(g, n);
+    layout_role role = rule ? rule->role : LAYOUT_NONE;
+    uint32_t bound = rule ? rule->bound : 0;
     bool any_nhwc = false, all_ok = true;
 
     for (int32_t j = 0; j < n->n_inputs; j++) {
         int32_t v = n->inputs[j];
-        if (v < 0)
+        if (v < 0 || j >= 32 || !(bound & (1u << j)))
             continue;
         qs_value *val = g->values[v];
         if (val->layout == QS_LAYOUT_NHWC)
@@ -626,9 +516,7 @@ static qs_status layout_node(layout_ctx *c, size_t ni, qs_error *err) {
         int32_t v = n->inputs[j];
         if (v < 0)
             continue;
-        bool bound = role == LAYOUT_BINARY || role == LAYOUT_CONCAT || j == 0 ||
-                     (role == LAYOUT_CONV && j == 3);
-        if (!bound || g->values[v]->layout == QS_LAYOUT_NHWC)
+        if (j >= 32 || !(bound & (1u << j)) || g->values[v]->layout == QS_LAYOUT_NHWC)
             continue;
         int32_t nv;
         if (qs_value_is_const(g, v)) {
@@ -646,7 +534,7 @@ static qs_status layout_node(layout_ctx *c, size_t ni, qs_error *err) {
     if (role == LAYOUT_POOL) {
         char type[64];
         snprintf(type, sizeof(type), "%sNHWC", n->op_type);
-        if (set_domain_type(n, QS_DOMAIN, type) != QS_OK)
+        if (qs_node_set_type(n, QS_DOMAIN, type) != QS_OK)
             return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
         qs_status st = qs_node_bind(g, n, err);
         if (st != QS_OK)
@@ -682,7 +570,7 @@ qs_status qs_pass_layout(qs_graph *g, qs_error *err) {
     layout_ctx c = {g, NULL, NULL, 0};
     bool any_conv = false;
     for (size_t i = 0; i < g->n_nodes && !any_conv; i++)
-        any_conv = role_of(&g->nodes[i]) == LAYOUT_CONV;
+        any_conv = role_of(g, &g->nodes[i]) == LAYOUT_CONV;
     if (!any_conv)
         return QS_OK;
     if (layout_grow(&c) != QS_OK)
@@ -715,7 +603,7 @@ qs_status qs_pass_layout(qs_graph *g, qs_error *err) {
                 if (n->outputs[j] == v)
                     n->outputs[j] = twin;
         }
-        replace_uses(g, v, twin, -1);
+        qs_graph_replace_uses(g, v, twin, -1);
         c.to_nchw[twin] = v; /* the transpose below writes straight into the output */
         int32_t ni = qs_graph_add_node(g, "Transpose", name);
         if (ni < 0) {
