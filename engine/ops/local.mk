@@ -26,4 +26,10 @@ engine_libqsengine_la_SOURCES += \
 	engine/ops/constant.c \
 	engine/ops/compare.c \
 	engine/ops/where.c \
-	engine/ops/range.c
+	engine/ops/range.c \
+	engine/ops/split.c \
+	engine/ops/variadic.c \
+	engine/ops/pow.c \
+	engine/ops/argmax.c \
+	engine/ops/norm.c \
+	engine/ops/tile.c

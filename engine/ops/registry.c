@@ -23,6 +23,8 @@ extern const qs_op qs_op_shape, qs_op_size, qs_op_gather, qs_op_slice, qs_op_cas
     qs_op_constant, qs_op_constant_of_shape, qs_op_equal, qs_op_less, qs_op_greater,
     qs_op_less_or_equal, qs_op_greater_or_equal, qs_op_and, qs_op_or, qs_op_xor, qs_op_not,
     qs_op_where, qs_op_expand, qs_op_range;
+extern const qs_op qs_op_split, qs_op_sum, qs_op_mean, qs_op_max, qs_op_min, qs_op_pow,
+    qs_op_argmax, qs_op_argmin, qs_op_lrn, qs_op_layer_norm, qs_op_tile;
 
 static const qs_op *const qs_op_table[] = {
     &qs_op_add, &qs_op_sub, &qs_op_mul, &qs_op_div, &qs_op_prelu,
@@ -44,6 +46,8 @@ static const qs_op *const qs_op_table[] = {
     &qs_op_constant_of_shape, &qs_op_equal, &qs_op_less, &qs_op_greater, &qs_op_less_or_equal,
     &qs_op_greater_or_equal, &qs_op_and, &qs_op_or, &qs_op_xor, &qs_op_not, &qs_op_where,
     &qs_op_expand, &qs_op_range,
+    &qs_op_split, &qs_op_sum, &qs_op_mean, &qs_op_max, &qs_op_min, &qs_op_pow, &qs_op_argmax,
+    &qs_op_argmin, &qs_op_lrn, &qs_op_layer_norm, &qs_op_tile,
 };
 
 const qs_op *qs_op_find(const char *domain, const char *type) {
