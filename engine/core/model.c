@@ -9,6 +9,7 @@
 #include "core/onnx_import.h"
 #include "core/optimize.h"
 #include "core/plan.h"
+#include "quant/quant.h"
 
 #define QS_MAX_MODEL_BYTES ((size_t)2 << 30)
 
@@ -128,8 +129,10 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
         qs_model_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->variant != QS_VARIANT_FP32)
-        return qs_error_set(err, QS_ERR_UNSUPPORTED, "model", "unknown variant kind %d",
+    if (opts->variant == QS_VARIANT_INT8_DYNAMIC || opts->variant == QS_VARIANT_INT8_STATIC)
+        return qs_error_set(err, QS_ERR_UNSUPPORTED, "model", "this int8 mode is not available yet");
+    if (opts->variant != QS_VARIANT_FP32 && opts->variant != QS_VARIANT_INT8_QDQ)
+        return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, "model", "unknown variant kind %d",
                             (int)opts->variant);
     m = calloc(1, sizeof(*m));
     if (!m)
@@ -151,7 +154,8 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
     st = qs_graph_sort(m->g, err);
     if (st != QS_OK)
         goto fail;
-    st = qs_pass_fold_constants(m->g, pool, err);
+    bool int8 = opts->variant != QS_VARIANT_FP32;
+    st = qs_pass_fold_constants(m->g, pool, int8, err);
     if (st != QS_OK)
         goto fail;
     if (opts->optimize == QS_OPTIMIZE_ALL) {
@@ -161,11 +165,35 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
         if (st != QS_OK)
             goto fail;
     }
+    if (!int8) {
+        /* The fp32 variant of a QDQ model: weights were dequantized by folding; drop the
+         * activations' quantize/dequantize round trips too. */
+        st = qs_pass_strip_activation_qdq(m->g, err);
+        if (st != QS_OK)
+            goto fail;
+    } else {
+        st = annotate(m->g, pool, &annotated, err);
+        if (st == QS_OK)
+            st = qs_pass_activations_to_u8(m->g, err);
+        if (st == QS_OK)
+            st = qs_pass_lower_qdq(m->g, err);
+        /* Weights of the ops left in float are dequantized now. */
+        if (st == QS_OK)
+            st = qs_pass_fold_constants(m->g, pool, false, err);
+        if (st != QS_OK)
+            goto fail;
+    }
     /* Annotation also validates every shape, so a broken model fails here, at load. */
     st = annotate(m->g, pool, &annotated, err);
     if (st != QS_OK)
         goto fail;
-    if (annotated && opts->optimize == QS_OPTIMIZE_ALL) {
+    if (int8 && !annotated) {
+        st = qs_error_set(err, QS_ERR_UNSUPPORTED, "model", "int8 variants need fixed input "
+                          "dimensions except the batch");
+        goto fail;
+    }
+    /* The int8 operators exist only in NHWC form: int8 variants always get the layout pass. */
+    if (annotated && (opts->optimize == QS_OPTIMIZE_ALL || int8)) {
         /* Fusion makes ConvNHWC nodes that still read NCHW values: the layout pass must run
          * before shapes are inferred again. */
         st = qs_pass_fuse_conv(m->g, err);

@@ -9,11 +9,14 @@
 #include "core/plan.h"
 #include "core/rewrite.h"
 #include "ops/op.h"
+#include "quant/quant.h"
 
 #define QS_DOMAIN "quantserve"
 
 qs_status qs_node_bind(const qs_graph *g, qs_node *n, qs_error *err) {
     const qs_op *op = qs_op_find(n->domain, n->op_type);
+    if (!op)
+        op = qs_quant_op_find(n->domain, n->op_type);
     if (!op) {
         if (n->domain && n->domain[0])
             return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "operator %s.%s is not supported",
@@ -50,11 +53,13 @@ qs_status qs_graph_bind_ops(qs_graph *g, qs_error *err) {
     return QS_OK;
 }
 
-qs_status qs_pass_fold_constants(qs_graph *g, qs_threadpool *pool, qs_error *err) {
+qs_status qs_pass_fold_constants(qs_graph *g, qs_threadpool *pool, bool keep_dequantize,
+                                 qs_error *err) {
     qs_view in[64], out[16];
     for (size_t i = 0; i < g->n_nodes; i++) {
         qs_node *n = &g->nodes[i];
-        bool all_const = !n->dead && n->n_inputs <= 64 && n->n_outputs <= 16;
+        bool all_const = !n->dead && n->n_inputs <= 64 && n->n_outputs <= 16 &&
+                         !(keep_dequantize && qs_node_is(n, "DequantizeLinear"));
         for (int32_t j = 0; j < n->n_inputs && all_const; j++)
             all_const = n->inputs[j] < 0 || qs_value_is_const(g, n->inputs[j]);
         if (!all_const)

@@ -6,8 +6,10 @@
 #include "core/graph.h"
 #include "kernels/kernels.h"
 
-/* Evaluate every node whose inputs are all constants; its outputs become constants. */
-qs_status qs_pass_fold_constants(qs_graph *g, qs_threadpool *pool, qs_error *err);
+/* Evaluate every node whose inputs are all constants; its outputs become constants. With
+ * keep_dequantize, DequantizeLinear nodes stay (int8 weights for the QDQ lowering). */
+qs_status qs_pass_fold_constants(qs_graph *g, qs_threadpool *pool, bool keep_dequantize,
+                                 qs_error *err);
 /* Bypass Identity and inference-mode Dropout. */
 qs_status qs_pass_remove_identity(qs_graph *g, qs_error *err);
 /* Fold BatchNormalization into the Conv (or ConvNHWC) that feeds it. */

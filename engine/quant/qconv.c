@@ -1,0 +1,230 @@
+/* QLinearConvNHWC: the int8 convolution built by the QDQ lowering. uint8 NHWC activations,
+ * int8 per-channel weights (zero point 0), int32 bias, fused clamp (uint8 out) or float output
+ * with an activation. Requantization parameters are computed once, in prepare. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/plan.h"
+#include "kernels/q8.h"
+#include "ops/op_util.h"
+#include "quant/quant.h"
+
+/* Inputs follow ONNX QLinearConv: x, x_scale, x_zero, w, w_scale, w_zero, y_scale, y_zero, bias.
+ * Without y_scale/y_zero the output is float. */
+enum { QX = 0, QX_SCALE, QX_ZERO, QW, QW_SCALE, QW_ZERO, QY_SCALE, QY_ZERO, QBIAS };
+
+typedef struct {
+    int64_t kernel[2], strides[2], dilations[2], pads[4], group;
+    int32_t qmin, qmax;
+    qs_act act;
+    bool prepared;
+    qs_q8_conv2d conv;
+    float *scale;       /* per output channel requantization (or dequantization) multiplier */
+    int32_t *bias;      /* per output channel, NULL when the conv has none */
+    qs_q8_requant rq;
+} qconv_params;
+
+static void qconv_free(void *p) {
+    qconv_params *q = p;
+    if (!q)
+        return;
+    if (q->prepared)
+        qs_q8_conv2d_free(&q->conv);
+    free(q->scale);
+    free(q->bias);
+    free(q);
+}
+
+static qs_status ints2(const qs_node *n, const char *name, int64_t *v, size_t want, qs_error *err) {
+    size_t count;
+    qs_status st = qs_attr_get_ints(n, name, v, want, &count, err);
+    if (st == QS_OK && count != want)
+        st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "attribute %s needs %zu values", name,
+                           want);
+    return st;
+}
+
+static qs_act_kind act_kind(const char *s) {
+    static const struct { const char *name; qs_act_kind kind; } table[] = {
+        {"none", QS_ACT_NONE},         {"relu", QS_ACT_RELU},
+        {"clip", QS_ACT_CLIP},         {"leaky_relu", QS_ACT_LEAKY_RELU},
+        {"hardsigmoid", QS_ACT_HARDSIGMOID}, {"hardswish", QS_ACT_HARDSWISH},
+        {"sigmoid", QS_ACT_SIGMOID},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcmp(s, table[i].name) == 0)
+            return table[i].kind;
+    return (qs_act_kind)-1;
+}
+
+static qs_status qconv_init(const qs_graph *g, qs_node *n, qs_error *err) {
+    qconv_params *p = calloc(1, sizeof(*p));
+    int64_t v;
+    (void)g;
+    if (!p)
+        return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
+    n->params = p;
+    qs_status st = ints2(n, "kernel_shape", p->kernel, 2, err);
+    if (st == QS_OK)
+        st = ints2(n, "strides", p->strides, 2, err);
+    if (st == QS_OK)
+        st = ints2(n, "dilations", p->dilations, 2, err);
+    if (st == QS_OK)
+        st = ints2(n, "pads", p->pads, 4, err);
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "group", 1, &p->group, err);
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "qmin", 0, &v, err);
+    p->qmin = (int32_t)v;
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "qmax", 255, &v, err);
+    p->qmax = (int32_t)v;
+    if (st != QS_OK)
+        return st;
+    p->act.kind = act_kind(qs_node_attr_string(n, "activation", "none"));
+    p->act.min = qs_node_attr_float(n, "act_min", 0.0f);
+    p->act.max = qs_node_attr_float(n, "act_max", 0.0f);
+    p->act.alpha = qs_node_attr_float(n, "act_alpha", 0.0f);
+    p->act.beta = qs_node_attr_float(n, "act_beta", 0.0f);
+    if ((int)p->act.kind < 0)
+        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "unknown activation");
+    if (p->qmin < 0 || p->qmax > 255 || p->qmin > p->qmax || p->group < 1)
+        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "bad qmin/qmax/group");
+    for (int i = 0; i < 2; i++)
+        if (p->kernel[i] < 1 || p->strides[i] < 1 || p->dilations[i] < 1)
+            return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "bad kernel geometry");
+    for (int i = 0; i < 4; i++)
+        if (p->pads[i] < 0)
+            return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "negative pads");
+    return QS_OK;
+}
+
+static bool float_out(const qs_node *n) { return n->n_inputs <= QY_SCALE || n->inputs[QY_SCALE] < 0; }
+
+static qs_status qconv_infer(const qs_node *n, const qs_view *in, qs_view *out, qs_error *err) {
+    const qconv_params *p = n->params;
+    const qs_view *x = &in[QX], *w = &in[QW];
+    if (x->dtype != QS_DTYPE_UINT8 || x->rank != 4)
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "input must be uint8 NHWC");
+    if (w->dtype != QS_DTYPE_INT8 || w->rank != 4 || w->dims[2] != p->kernel[0] ||
+        w->dims[3] != p->kernel[1])
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weights must be int8 OIHW");
+    if (x->dims[3] != w->dims[1] * p->group || w->dims[0] % p->group)
+        return qs_node_error(err, QS_ERR_SHAPE, n, "channels do not match the weights");
+    int64_t oh = (x->dims[1] + p->pads[0] + p->pads[2] - (p->kernel[0] - 1) * p->dilations[0] - 1) /
+                     p->strides[0] + 1;
+    int64_t ow = (x->dims[2] + p->pads[1] + p->pads[3] - (p->kernel[1] - 1) * p->dilations[1] - 1) /
+                     p->strides[1] + 1;
+    if (oh < 1 || ow < 1)
+        return qs_node_error(err, QS_ERR_SHAPE, n, "empty output");
+    out[0].rank = 4;
+    out[0].dims[0] = x->dims[0];
+    out[0].dims[1] = oh;
+    out[0].dims[2] = ow;
+    out[0].dims[3] = w->dims[0];
+    out[0].layout = QS_LAYOUT_NHWC;
+    out[0].dtype = float_out(n) ? QS_DTYPE_FLOAT32 : QS_DTYPE_UINT8;
+    return qs_op_check_output(n, &out[0], err);
+}
+
+static qs_conv2d_shape conv_shape(const qconv_params *p, const qs_view *x, const qs_view *w,
+                                  const qs_view *y) {
+    qs_conv2d_shape s = {0};
+    s.n = (size_t)x->dims[0];
+    s.in_h = (size_t)x->dims[1];
+    s.in_w = (size_t)x->dims[2];
+    s.in_c = (size_t)x->dims[3];
+    s.out_h = y ? (size_t)y->dims[1] : 0;
+    s.out_w = y ? (size_t)y->dims[2] : 0;
+    s.out_c = (size_t)w->dims[0];
+    s.kernel_h = (size_t)p->kernel[0];
+    s.kernel_w = (size_t)p->kernel[1];
+    s.stride_h = (size_t)p->strides[0];
+    s.stride_w = (size_t)p->strides[1];
+    s.dilation_h = (size_t)p->dilations[0];
+    s.dilation_w = (size_t)p->dilations[1];
+    s.pad_top = (size_t)p->pads[0];
+    s.pad_left = (size_t)p->pads[1];
+    s.groups = (size_t)p->group;
+    return s;
+}
+
+static qs_status qconv_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
+    qconv_params *p = n->params;
+    float xs, ys = 1.0f;
+    int32_t xz, yz = 0;
+    const qs_value *w = qs_node_input(g, n, QW), *ws = qs_node_input(g, n, QW_SCALE);
+    const qs_value *b = qs_node_input(g, n, QBIAS);
+    if (!qs_const_scalar_f32(g, n->inputs[QX_SCALE], &xs) ||
+        !qs_const_scalar_int(g, n->inputs[QX_ZERO], &xz) || !w || w->kind != QS_VALUE_CONSTANT ||
+        !ws || ws->kind != QS_VALUE_CONSTANT || ws->dtype != QS_DTYPE_FLOAT32)
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "scales, zero points and weights must be "
+                             "constants");
+    if (!float_out(n) && (!qs_const_scalar_f32(g, n->inputs[QY_SCALE], &ys) ||
+                          !qs_const_scalar_int(g, n->inputs[QY_ZERO], &yz)))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "output scale must be constant");
+    size_t oc = (size_t)w->dims[0], nws = qs_value_numel(ws);
+    if (nws != 1 && nws != oc)
+        return qs_node_error(err, QS_ERR_SHAPE, n, "%zu weight scales for %zu channels", nws, oc);
+    if (b && (b->kind != QS_VALUE_CONSTANT || b->dtype != QS_DTYPE_INT32 || qs_value_numel(b) != oc))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]", oc);
+    p->scale = malloc(oc * sizeof(float));
+    p->bias = b ? malloc(oc * sizeof(int32_t)) : NULL;
+    if (!p->scale || (b && !p->bias))
+        return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
+    const float *wsd = ws->data;
+    for (size_t c = 0; c < oc; c++) {
+        float s = xs * wsd[nws == 1 ? 0 : c];
+        p->scale[c] = float_out(n) ? s : s / ys;
+    }
+    if (b)
+        memcpy(p->bias, b->data, oc * sizeof(int32_t));
+    qs_view xv = {.dtype = QS_DTYPE_UINT8, .rank = 4}, wv;
+    const qs_value *xval = qs_node_input(g, n, QX);
+    memcpy(xv.dims, xval->dims, sizeof(xv.dims));
+    qs_view_from_value(&wv, w);
+    qs_conv2d_shape shape = conv_shape(p, &xv, &wv, NULL);
+    qs_status st = qs_q8_conv2d_create(qs_engine_isa(), &shape, w->data, p->bias, xz, &p->conv);
+    if (st != QS_OK)
+        return qs_node_error(err, st, n, "cannot pack weights");
+    p->prepared = true;
+    p->rq.bias = p->bias;
+    p->rq.scale = p->scale;
+    p->rq.out_zero = yz;
+    p->rq.qmin = p->qmin;
+    p->rq.qmax = p->qmax;
+    return QS_OK;
+}
+
+static size_t qconv_scratch(const qs_node *n, const qs_view *in, const qs_view *out,
+                            int32_t n_threads) {
+    const qconv_params *p = n->params;
+    if (!p->prepared)
+        return 0;
+    qs_conv2d_shape s = conv_shape(p, &in[QX], &in[QW], &out[0]);
+    return (size_t)n_threads * qs_q8_conv2d_scratch_bytes(&p->conv, &s);
+}
+
+static qs_status qconv_run(const qs_node *n, const qs_view *in, qs_view *out, qs_exec_ctx *ctx) {
+    const qconv_params *p = n->params;
+    if (!p->prepared)
+        return QS_ERR_INTERNAL;
+    qs_conv2d_shape s = conv_shape(p, &in[QX], &in[QW], &out[0]);
+    bool fo = out[0].dtype == QS_DTYPE_FLOAT32;
+    qs_q8_conv2d_run(ctx->pool, &p->conv, &s, in[QX].data, &p->rq, fo ? NULL : out[0].data,
+                     fo ? &p->act : NULL, fo ? out[0].data : NULL, ctx->scratch);
+    return QS_OK;
+}
+
+static uint64_t qconv_packed(const qs_node *n) {
+    const qconv_params *p = n->params;
+    return p && p->prepared ? p->conv.bytes : 0;
+}
+
+const qs_op qs_op_qlinear_conv_nhwc = {
+    .type = "QLinearConvNHWC", .domain = QS_QDOMAIN, .min_inputs = 5, .max_inputs = 9,
+    .min_outputs = 1, .max_outputs = 1, .init = qconv_init, .infer = qconv_infer,
+    .scratch_bytes = qconv_scratch, .prepare = qconv_prepare, .run = qconv_run,
+    .free_params = qconv_free, .packed_bytes = qconv_packed,
+};

@@ -1,0 +1,40 @@
+/* Quantization internals: quantization parameter helpers, the int8 operators' registry, and the
+ * passes that turn a graph into its int8 form (QDQ lowering, static QDQ insertion, dynamic). */
+#ifndef QS_QUANT_QUANT_H
+#define QS_QUANT_QUANT_H
+
+#include "core/graph.h"
+#include "kernels/kernels.h"
+#include "ops/op.h"
+
+#define QS_QDOMAIN "quantserve"
+
+/* Int8 operators (domain "quantserve") and ONNX's QuantizeLinear/DequantizeLinear family. */
+const qs_op *qs_quant_op_find(const char *domain, const char *type);
+
+/* uint8 affine parameters for a real range [lo, hi] (widened to include 0). symmetric puts the
+ * zero point at 128 (int8 zero). */
+void qs_quant_params_from_range(float lo, float hi, bool symmetric, float *scale, int32_t *zero);
+
+/* Symmetric int8 weights: per output channel (axis 0) unless per_tensor; scales get
+ * max|w| / 127 (1 for an all-zero channel). w has `channels` rows of `per_channel` values. */
+void qs_quantize_weights(const float *w, size_t channels, size_t per_channel, bool per_tensor,
+                         int8_t *q, float *scales);
+
+/* Read a scalar constant input of a node as float / int (scale, zero point). */
+bool qs_const_scalar_f32(const qs_graph *g, int32_t v, float *out);
+bool qs_const_scalar_int(const qs_graph *g, int32_t v, int32_t *out);
+
+/* Passes. */
+/* int8 activations (QuantizeLinear with an int8 zero point) become uint8 with zero point + 128:
+ * the same grid, the representation our kernels use. */
+qs_status qs_pass_activations_to_u8(qs_graph *g, qs_error *err);
+/* Replace DQ -> op -> Q patterns by int8 operators (QLinearConvNHWC, QGemm, QLinearAdd, ...). */
+qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err);
+/* Remove DequantizeLinear(QuantizeLinear(x)) round trips on activations (fp32 variant of a QDQ
+ * model). */
+qs_status qs_pass_strip_activation_qdq(qs_graph *g, qs_error *err);
+/* Drop nodes whose outputs nobody reads. */
+qs_status qs_pass_dead_code(qs_graph *g, qs_error *err);
+
+#endif

@@ -1,0 +1,23 @@
+/* Registry of the quantization operators (looked up after the main operator table). */
+#include <string.h>
+
+#include "quant/quant.h"
+
+extern const qs_op qs_op_quantize_linear, qs_op_dequantize_linear, qs_op_dynamic_quantize_linear;
+extern const qs_op qs_op_qlinear_conv_nhwc, qs_op_qgemm, qs_op_qlinear_add,
+    qs_op_qlinear_global_average_pool_nhwc;
+
+static const qs_op *const quant_ops[] = {
+    &qs_op_quantize_linear,   &qs_op_dequantize_linear, &qs_op_dynamic_quantize_linear,
+    &qs_op_qlinear_conv_nhwc, &qs_op_qgemm,             &qs_op_qlinear_add,
+    &qs_op_qlinear_global_average_pool_nhwc,
+};
+
+const qs_op *qs_quant_op_find(const char *domain, const char *type) {
+    if (!domain || strcmp(domain, "ai.onnx") == 0)
+        domain = "";
+    for (size_t i = 0; i < sizeof(quant_ops) / sizeof(quant_ops[0]); i++)
+        if (strcmp(quant_ops[i]->domain, domain) == 0 && strcmp(quant_ops[i]->type, type) == 0)
+            return quant_ops[i];
+    return NULL;
+}
