@@ -25,6 +25,7 @@ static const qs_f32_kernels tk_emu_table = {
     .dwconv_name = "qs_f32_dwconv__avx512emu",
     .dwconv = qs_f32_dwconv__avx512emu,
     .act = qs_f32_act__avx512emu,
+    .dw_block = 16,
 };
 #else
 #define TK_NO_SIMDE 1

@@ -70,8 +70,11 @@ qs_status qs_f32_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const f
 
     if (s->groups == s->in_c && s->groups == s->out_c && s->groups > 1) {
         out->algo = QS_CONV_DEPTHWISE;
+        const size_t blk = kern->dw_block;
+        const size_t cpad = (s->in_c + blk - 1) / blk * blk;
         size_t bytes;
-        if (!qs_kmul(taps * s->in_c, sizeof(float), &bytes)) {
+        /* Packed weights, then c + 16 zeros that padding taps read instead of the image. */
+        if (!qs_kmul(taps * cpad + s->in_c + 16, sizeof(float), &bytes)) {
             st = QS_ERR_INVALID_ARGUMENT;
             goto cleanup;
         }
@@ -81,10 +84,11 @@ qs_status qs_f32_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const f
             goto cleanup;
         }
         out->bytes += bytes;
-        /* OIHW with I == 1 -> [tap][channel], so a vector of channels is one load. */
+        memset(out->dw_weights, 0, bytes);
+        /* OIHW with I == 1 -> [channel block][tap][lane]: one vector load per tap and block. */
         for (size_t c = 0; c < s->in_c; c++)
             for (size_t t = 0; t < taps; t++)
-                out->dw_weights[t * s->in_c + c] = w_oihw[c * taps + t];
+                out->dw_weights[((c / blk) * taps + t) * blk + c % blk] = w_oihw[c * taps + t];
         return QS_OK;
     }
 
@@ -161,6 +165,7 @@ typedef struct {
     float *out;
     qs_clamp clamp;
     const qs_act *post;
+    const float *zero; /* depthwise */
     /* generic */
     unsigned char *scratch;
     size_t scratch_per_thread, tile, pixels, n_tasks_n, panels, panels_per_task;
@@ -176,6 +181,8 @@ static void qs_dw_task(void *ctx, size_t task, int32_t thread_index) {
         .in = j->in + n * s->in_h * s->in_w * s->in_c,
         .w = j->conv->dw_weights,
         .bias = j->conv->bias,
+        .zero = j->zero,
+        .w_block = j->kern->dw_block,
         .c = s->in_c,
         .in_h = s->in_h,
         .in_w = s->in_w,
@@ -286,6 +293,9 @@ void qs_f32_conv2d_run(qs_threadpool *pool, const qs_f32_conv2d *conv,
     const size_t pixels = j.s.n * j.s.out_h * j.s.out_w;
 
     if (conv->algo == QS_CONV_DEPTHWISE) {
+        const size_t blk = j.kern->dw_block;
+        j.zero = conv->dw_weights +
+                 j.s.kernel_h * j.s.kernel_w * ((j.s.in_c + blk - 1) / blk * blk);
         qs_threadpool_run(pool, qs_dw_task, &j, j.s.n * j.s.out_h);
         return;
     }

@@ -94,6 +94,7 @@ static const qs_f32_kernels qs_f32_kernels_ref = {
     .gemm = qs_f32_gemm__ref,
     .dwconv_name = "qs_f32_dwconv__ref",
     .dwconv = qs_f32_dwconv__ref,
+    .dw_block = 8,
     .act = qs_f32_act__ref,
 };
 
@@ -105,6 +106,7 @@ static const qs_f32_kernels qs_f32_kernels_avx2 = {
     .gemm = qs_f32_gemm_6x16__avx2,
     .dwconv_name = "qs_f32_dwconv__avx2",
     .dwconv = qs_f32_dwconv__avx2,
+    .dw_block = 8,
     .act = qs_f32_act__avx2,
 };
 
@@ -116,6 +118,7 @@ static const qs_f32_kernels qs_f32_kernels_avx512 = {
     .gemm = qs_f32_gemm_8x32__avx512,
     .dwconv_name = "qs_f32_dwconv__avx512",
     .dwconv = qs_f32_dwconv__avx512,
+    .dw_block = 16,
     .act = qs_f32_act__avx512,
 };
 

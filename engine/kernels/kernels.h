@@ -96,7 +96,8 @@ typedef struct {
     qs_conv2d_shape shape;    /* as packed: n, in_h/in_w/out_h/out_w are set again per run */
     qs_f32_packed_b *gemm;    /* GEMM_1X1 / GENERIC: one per group */
     size_t n_gemm;
-    float *dw_weights;        /* DEPTHWISE: [kernel_h * kernel_w][C] (owned, aligned) */
+    float *dw_weights;        /* DEPTHWISE: [C / B][kernel_h * kernel_w][B], B = the ISA's
+                                 vector width, zero-padded (owned, aligned) */
     float *bias;              /* out_c floats (owned, aligned); zeros when the conv had none */
     qs_isa isa;
     size_t bytes;             /* resident bytes of everything above */

@@ -61,18 +61,22 @@ typedef struct {
     qs_q8_packed_b *gemm;     /* per group */
     size_t n_gemm;
     int8_t *dw_weights;       /* DEPTHWISE: [kh * kw][C] */
-    int32_t *dw_bias;         /* DEPTHWISE: bias - a_zero * sum of the channel's weights */
+    int32_t *dw_bias;         /* every algorithm: bias - a_zero * sum of the output channel's
+                               * weights (out_c values; padding reads as a_zero) */
     int32_t a_zero;
     qs_isa isa;
     size_t bytes;
+    int8_t *dw_packed;        /* DEPTHWISE 3x3: ISA-specific repack of dw_weights, or NULL */
 } qs_q8_conv2d;
 
 /* w_oihw: int8 weights in ONNX OIHW order. bias: int32, out_c values or NULL. */
 qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
                               const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out);
 void qs_q8_conv2d_free(qs_q8_conv2d *conv);
+/* Per-thread scratch bytes (times n_threads in total, 64-byte aligned), as for fp32. */
 size_t qs_q8_conv2d_scratch_bytes(const qs_q8_conv2d *conv, const qs_conv2d_shape *shape);
-/* uint8 out (requant) or float out (out_f32 non-NULL, rq->scale as float-out scales). */
+/* uint8 out (requant) or float out (out_f32 non-NULL, rq->scale as float-out scales).
+ * rq->bias is not used: the bias given to create is folded into dw_bias. */
 void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_conv2d_shape *shape,
                       const uint8_t *in, const qs_q8_requant *rq, uint8_t *out_u8,
                       const qs_act *act, float *out_f32, void *scratch);

@@ -56,115 +56,184 @@ static void qv_act_apply(const qs_act *act, float *x, size_t n) {
     }
 }
 
-/* Depthwise: one channel vector (c0, mask m) of output column ow, taps [kh0,kh1) x [kw0,kw1). */
-static inline QV qv_dw_pixel(const qs_dw_args *p, size_t oh, size_t ow, size_t kh0, size_t kh1,
-                             size_t c0, QM m, bool full) {
-    size_t kw0, kw1;
-    qs_dw_taps(ow, p->pad_left, p->stride_w, p->dilation_w, p->kernel_w, p->in_w, &kw0, &kw1);
-    QV acc = full ? QV_LOAD(p->bias + c0) : QV_LOADM(p->bias + c0, m);
-    for (size_t kh = kh0; kh < kh1; kh++) {
-        const size_t ih = oh * p->stride_h + kh * p->dilation_h - p->pad_top;
-        for (size_t kw = kw0; kw < kw1; kw++) {
-            const size_t iw = ow * p->stride_w + kw * p->dilation_w - p->pad_left;
-            const float *x = p->in + (ih * p->in_w + iw) * p->c + c0;
-            const float *w = p->w + (kh * p->kernel_w + kw) * p->c + c0;
-            acc = full ? QV_FMA(QV_LOAD(x), QV_LOAD(w), acc)
-                       : QV_FMA(QV_LOADM(x, m), QV_LOADM(w, m), acc);
-        }
-    }
-    return acc;
-}
+/* ---- depthwise convolution ----
+ * Output pixels outer, channels inner: every load walks along contiguous channels, so rows of
+ * any width and channel count stream through L1. Weights are packed [C / QV_W][taps][QV_W] with
+ * zero padding, so one pointer with constant offsets reaches all taps of a channel block. Taps
+ * that fall into the padding read args->zero instead of branching. */
 
-static inline void qv_dw_store(const qs_dw_args *p, float *o, const float *r, QV acc, QM m,
-                               bool full, QV vmin, QV vmax) {
+static inline __attribute__((always_inline)) void
+qv_dw_finish(QV acc, float *o, const float *r, QM m, bool full, QV vmin, QV vmax) {
     if (r)
         acc = QV_ADD(acc, full ? QV_LOAD(r) : QV_LOADM(r, m));
     acc = QV_MIN(QV_MAX(acc, vmin), vmax);
-    (void)p;
     if (full)
         QV_STORE(o, acc);
     else
         QV_STOREM(o, m, acc);
 }
 
-/* 3x3 interior columns [ow0, ow1) with all taps inside: nine weight vectors stay in registers
- * and two columns are computed per step for two independent FMA chains. */
-static inline void qv_dw3x3_interior(const qs_dw_args *p, size_t oh, size_t ow0, size_t ow1,
-                                     size_t c0, QM m, bool full, float *out_row,
-                                     const float *res_row, QV vmin, QV vmax) {
-    const size_t c = p->c, sw = p->stride_w * c, dw = p->dilation_w * c;
-    const size_t rs = p->dilation_h * p->in_w * c;
-    QV w[9];
-    for (size_t t = 0; t < 9; t++)
-        w[t] = full ? QV_LOAD(p->w + t * c + c0) : QV_LOADM(p->w + t * c + c0, m);
-    const QV bias = full ? QV_LOAD(p->bias + c0) : QV_LOADM(p->bias + c0, m);
-    const size_t ih0 = oh * p->stride_h - p->pad_top;
-    const float *row0 = p->in + ih0 * p->in_w * c + c0;
-#define QV_LD(ptr) (full ? QV_LOAD(ptr) : QV_LOADM(ptr, m))
-#define QV_TAPS(acc, x)                                                                        \
-    do {                                                                                       \
-        acc = QV_FMA(QV_LD(x), w[0], acc);                                                     \
-        acc = QV_FMA(QV_LD(x + dw), w[1], acc);                                                \
-        acc = QV_FMA(QV_LD(x + 2 * dw), w[2], acc);                                            \
-        acc = QV_FMA(QV_LD(x + rs), w[3], acc);                                                \
-        acc = QV_FMA(QV_LD(x + rs + dw), w[4], acc);                                           \
-        acc = QV_FMA(QV_LD(x + rs + 2 * dw), w[5], acc);                                       \
-        acc = QV_FMA(QV_LD(x + 2 * rs), w[6], acc);                                            \
-        acc = QV_FMA(QV_LD(x + 2 * rs + dw), w[7], acc);                                       \
-        acc = QV_FMA(QV_LD(x + 2 * rs + 2 * dw), w[8], acc);                                   \
-    } while (0)
+/* One output pixel of a 3x3 kernel, x[t] = the input pixel of tap t (or the zero vector). */
+static inline __attribute__((always_inline)) void
+qv_dw3x3_pixel(const qs_dw_args *p, const float *const x[9], float *o, const float *r, QV vmin,
+               QV vmax) {
+    const size_t c = p->c;
+    const float *w = p->w;
+    size_t c0 = 0;
+    for (; c0 + QV_W <= c; c0 += QV_W, w += 9 * QV_W) {
+        QV acc = QV_LOAD(p->bias + c0);
+        QV acc2 = QV_MUL(QV_LOAD(x[0] + c0), QV_LOAD(w));
+        acc = QV_FMA(QV_LOAD(x[1] + c0), QV_LOAD(w + 1 * QV_W), acc);
+        acc2 = QV_FMA(QV_LOAD(x[2] + c0), QV_LOAD(w + 2 * QV_W), acc2);
+        acc = QV_FMA(QV_LOAD(x[3] + c0), QV_LOAD(w + 3 * QV_W), acc);
+        acc2 = QV_FMA(QV_LOAD(x[4] + c0), QV_LOAD(w + 4 * QV_W), acc2);
+        acc = QV_FMA(QV_LOAD(x[5] + c0), QV_LOAD(w + 5 * QV_W), acc);
+        acc2 = QV_FMA(QV_LOAD(x[6] + c0), QV_LOAD(w + 6 * QV_W), acc2);
+        acc = QV_FMA(QV_LOAD(x[7] + c0), QV_LOAD(w + 7 * QV_W), acc);
+        acc2 = QV_FMA(QV_LOAD(x[8] + c0), QV_LOAD(w + 8 * QV_W), acc2);
+        qv_dw_finish(QV_ADD(acc, acc2), o + c0, r ? r + c0 : NULL, QV_MASK(QV_W), true, vmin,
+                     vmax);
+    }
+    if (c0 < c) {
+        const QM m = QV_MASK(c - c0);
+        QV acc = QV_LOADM(p->bias + c0, m);
+        for (size_t t = 0; t < 9; t++)
+            acc = QV_FMA(QV_LOADM(x[t] + c0, m), QV_LOAD(w + t * QV_W), acc);
+        qv_dw_finish(acc, o + c0, r ? r + c0 : NULL, m, false, vmin, vmax);
+    }
+}
+
+/* Output columns [ow0, ow1) of a 3x3 kernel whose taps are all inside the image, two at a time
+ * (sharing the weight loads). Tap (kh, kw) of column ow is row[kh] + ow * sc + kw * d. */
+static inline __attribute__((always_inline)) void
+qv_dw3x3_interior(const qs_dw_args *p, const float *const row[3], size_t ow0, size_t ow1,
+                  float *out_row, const float *res_row, QV vmin, QV vmax) {
+    const size_t c = p->c, sc = p->stride_w * c, d = p->dilation_w * c;
+    const size_t nfull = c / QV_W * QV_W;
     size_t ow = ow0;
     for (; ow + 2 <= ow1; ow += 2) {
-        const float *x0 = row0 + (ow * p->stride_w - p->pad_left) * c;
-        const float *x1 = x0 + sw;
-        QV a0 = bias, a1 = bias;
-        QV_TAPS(a0, x0);
-        QV_TAPS(a1, x1);
-        float *o = out_row + ow * c + c0;
-        const float *r = res_row ? res_row + ow * c + c0 : NULL;
-        qv_dw_store(p, o, r, a0, m, full, vmin, vmax);
-        qv_dw_store(p, o + c, r ? r + c : NULL, a1, m, full, vmin, vmax);
+        const float *r0 = row[0] + ow * sc, *r1 = row[1] + ow * sc, *r2 = row[2] + ow * sc;
+        float *o = out_row + ow * c;
+        const float *r = res_row ? res_row + ow * c : NULL;
+        const float *w = p->w;
+#define QV_TAP2(rp, off, wi)                                                                   \
+    do {                                                                                       \
+        const QV wv = QV_LOAD(w + (wi) * QV_W);                                                \
+        a0 = QV_FMA(QV_LD((rp) + (off)), wv, a0);                                              \
+        a1 = QV_FMA(QV_LD((rp) + (off) + sc), wv, a1);                                         \
+    } while (0)
+#define QV_BODY2                                                                               \
+    QV_TAP2(r0, 0, 0); QV_TAP2(r0, d, 1); QV_TAP2(r0, 2 * d, 2);                               \
+    QV_TAP2(r1, 0, 3); QV_TAP2(r1, d, 4); QV_TAP2(r1, 2 * d, 5);                               \
+    QV_TAP2(r2, 0, 6); QV_TAP2(r2, d, 7); QV_TAP2(r2, 2 * d, 8)
+        size_t c0 = 0;
+        for (; c0 < nfull; c0 += QV_W, w += 9 * QV_W, r0 += QV_W, r1 += QV_W, r2 += QV_W) {
+#define QV_LD(ptr) QV_LOAD(ptr)
+            QV a0 = QV_LOAD(p->bias + c0), a1 = a0;
+            QV_BODY2;
+            qv_dw_finish(a0, o + c0, r ? r + c0 : NULL, QV_MASK(QV_W), true, vmin, vmax);
+            qv_dw_finish(a1, o + c + c0, r ? r + c + c0 : NULL, QV_MASK(QV_W), true, vmin, vmax);
+#undef QV_LD
+        }
+        if (c0 < c) {
+            const QM m = QV_MASK(c - c0);
+#define QV_LD(ptr) QV_LOADM(ptr, m)
+            QV a0 = QV_LOADM(p->bias + c0, m), a1 = a0;
+            QV_BODY2;
+            qv_dw_finish(a0, o + c0, r ? r + c0 : NULL, m, false, vmin, vmax);
+            qv_dw_finish(a1, o + c + c0, r ? r + c + c0 : NULL, m, false, vmin, vmax);
+#undef QV_LD
+        }
+#undef QV_BODY2
+#undef QV_TAP2
     }
     if (ow < ow1) {
-        const float *x0 = row0 + (ow * p->stride_w - p->pad_left) * c;
-        QV a0 = bias;
-        QV_TAPS(a0, x0);
-        qv_dw_store(p, out_row + ow * c + c0, res_row ? res_row + ow * c + c0 : NULL, a0, m, full,
-                    vmin, vmax);
+        const float *x[9];
+        for (size_t kh = 0; kh < 3; kh++)
+            for (size_t kw = 0; kw < 3; kw++)
+                x[kh * 3 + kw] = row[kh] + ow * sc + kw * d;
+        qv_dw3x3_pixel(p, x, out_row + ow * c, res_row ? res_row + ow * c : NULL, vmin, vmax);
     }
-#undef QV_TAPS
-#undef QV_LD
+}
+
+static void qv_dw3x3_row(const qs_dw_args *p, size_t oh, size_t ow_lo, size_t ow_hi,
+                         float *out_row, const float *res_row, QV vmin, QV vmax) {
+    const size_t c = p->c;
+    const float *rows[3];
+    bool rows_ok = true;
+    for (size_t kh = 0; kh < 3; kh++) {
+        const size_t ih = oh * p->stride_h + kh * p->dilation_h;
+        rows[kh] = ih >= p->pad_top && ih - p->pad_top < p->in_h
+                       ? p->in + (ih - p->pad_top) * p->in_w * c
+                       : NULL;
+        rows_ok = rows_ok && rows[kh];
+    }
+    if (!rows_ok)
+        ow_lo = ow_hi = p->out_w;
+    const float *x[9];
+    for (size_t ow = 0; ow < p->out_w; ow++) {
+        if (ow == ow_lo && ow_lo < ow_hi) {
+            /* Row pointers at the first tap of column 0 (only offset by >= ow_lo columns). */
+            const float *row[3];
+            for (size_t kh = 0; kh < 3; kh++)
+                row[kh] = rows[kh] - p->pad_left * c;
+            qv_dw3x3_interior(p, row, ow_lo, ow_hi, out_row, res_row, vmin, vmax);
+            ow = ow_hi - 1;
+            continue;
+        }
+        for (size_t kw = 0; kw < 3; kw++) {
+            const size_t iw = ow * p->stride_w + kw * p->dilation_w;
+            const bool col_ok = iw >= p->pad_left && iw - p->pad_left < p->in_w;
+            for (size_t kh = 0; kh < 3; kh++)
+                x[kh * 3 + kw] = rows[kh] && col_ok ? rows[kh] + (iw - p->pad_left) * c : p->zero;
+        }
+        qv_dw3x3_pixel(p, x, out_row + ow * c, res_row ? res_row + ow * c : NULL, vmin, vmax);
+    }
+}
+
+/* Any kernel size: taps limited to the image, channel blocks inner. */
+static void qv_dw_generic_row(const qs_dw_args *p, size_t oh, float *out_row,
+                              const float *res_row, QV vmin, QV vmax) {
+    const size_t c = p->c, taps = p->kernel_h * p->kernel_w;
+    size_t kh0, kh1;
+    qs_dw_taps(oh, p->pad_top, p->stride_h, p->dilation_h, p->kernel_h, p->in_h, &kh0, &kh1);
+    for (size_t ow = 0; ow < p->out_w; ow++) {
+        size_t kw0, kw1;
+        qs_dw_taps(ow, p->pad_left, p->stride_w, p->dilation_w, p->kernel_w, p->in_w, &kw0, &kw1);
+        float *o = out_row + ow * c;
+        const float *r = res_row ? res_row + ow * c : NULL;
+        for (size_t c0 = 0; c0 < c; c0 += QV_W) {
+            const bool full = c - c0 >= QV_W;
+            const QM m = QV_MASK(full ? QV_W : c - c0);
+            const float *w = p->w + c0 * taps;
+            QV acc = full ? QV_LOAD(p->bias + c0) : QV_LOADM(p->bias + c0, m);
+            for (size_t kh = kh0; kh < kh1; kh++) {
+                const size_t ih = oh * p->stride_h + kh * p->dilation_h - p->pad_top;
+                const float *xrow = p->in + ih * p->in_w * c + c0;
+                for (size_t kw = kw0; kw < kw1; kw++) {
+                    const size_t iw = ow * p->stride_w + kw * p->dilation_w - p->pad_left;
+                    const QV xv = full ? QV_LOAD(xrow + iw * c) : QV_LOADM(xrow + iw * c, m);
+                    acc = QV_FMA(xv, QV_LOAD(w + (kh * p->kernel_w + kw) * QV_W), acc);
+                }
+            }
+            qv_dw_finish(acc, o + c0, r ? r + c0 : NULL, m, full, vmin, vmax);
+        }
+    }
 }
 
 static void qv_dwconv_row(const qs_dw_args *p, size_t oh, float *out_row, const float *res_row) {
-    const size_t c = p->c;
-    size_t kh0, kh1;
-    qs_dw_taps(oh, p->pad_top, p->stride_h, p->dilation_h, p->kernel_h, p->in_h, &kh0, &kh1);
-    /* Columns whose taps all fall inside the row: [ow_lo, ow_hi). */
-    size_t ow_lo = 0, ow_hi = 0;
-    const size_t span = (p->kernel_w - 1) * p->dilation_w;
-    if (p->in_w + p->pad_left > span) {
-        ow_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
-        const size_t last = (p->in_w + p->pad_left - 1 - span) / p->stride_w; /* inclusive */
-        ow_hi = last + 1 < p->out_w ? last + 1 : p->out_w;
-        if (ow_lo > ow_hi)
-            ow_lo = ow_hi;
-    }
-    const bool fast3x3 = p->kernel_h == 3 && p->kernel_w == 3 && kh0 == 0 && kh1 == 3;
     const QV vmin = QV_SET1(p->clamp.min), vmax = QV_SET1(p->clamp.max);
-    for (size_t c0 = 0; c0 < c; c0 += QV_W) {
-        const bool full = c - c0 >= QV_W;
-        const QM m = QV_MASK(full ? QV_W : c - c0);
-        size_t ow = 0;
-        if (fast3x3) {
-            for (; ow < ow_lo; ow++)
-                qv_dw_store(p, out_row + ow * c + c0, res_row ? res_row + ow * c + c0 : NULL,
-                            qv_dw_pixel(p, oh, ow, kh0, kh1, c0, m, full), m, full, vmin, vmax);
-            qv_dw3x3_interior(p, oh, ow_lo, ow_hi, c0, m, full, out_row, res_row, vmin, vmax);
-            ow = ow_hi;
+    if (p->kernel_h == 3 && p->kernel_w == 3) {
+        /* Columns whose taps all fall inside the row: [ow_lo, ow_hi). */
+        size_t ow_lo = 0, ow_hi = 0;
+        const size_t span = 2 * p->dilation_w;
+        if (p->in_w + p->pad_left > span) {
+            ow_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
+            const size_t last = (p->in_w + p->pad_left - 1 - span) / p->stride_w;
+            ow_hi = last + 1 < p->out_w ? last + 1 : p->out_w;
         }
-        for (; ow < p->out_w; ow++)
-            qv_dw_store(p, out_row + ow * c + c0, res_row ? res_row + ow * c + c0 : NULL,
-                        qv_dw_pixel(p, oh, ow, kh0, kh1, c0, m, full), m, full, vmin, vmax);
+        qv_dw3x3_row(p, oh, ow_lo, ow_hi, out_row, res_row, vmin, vmax);
+        return;
     }
+    qv_dw_generic_row(p, oh, out_row, res_row, vmin, vmax);
 }

@@ -28,8 +28,10 @@ typedef void (*qs_f32_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const fl
 /* Depthwise convolution arguments for one image (NHWC, C channels). */
 typedef struct {
     const float *in;      /* in_h x in_w x c */
-    const float *w;       /* [kernel_h * kernel_w][c] */
+    const float *w;       /* [c / w_block][kernel_h * kernel_w][w_block], zero-padded */
     const float *bias;    /* c floats (never NULL) */
+    const float *zero;    /* at least c + 16 zeros (for taps in the padding), or NULL */
+    size_t w_block;       /* channels per weight block: the table's dw_block */
     size_t c, in_h, in_w, out_w;
     size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
     size_t pad_top, pad_left;
@@ -50,6 +52,7 @@ typedef struct {
     qs_f32_gemm_ukernel_fn gemm;
     const char *dwconv_name;
     qs_f32_dwconv_row_fn dwconv;
+    size_t dw_block;    /* channels per block of packed depthwise weights (the vector width) */
     qs_f32_act_fn act;
 } qs_f32_kernels;
 

@@ -18,9 +18,10 @@ void qs_f32_dwconv__ref(const qs_dw_args *p, size_t oh, float *out_row, const fl
             for (size_t kw = kw0; kw < kw1; kw++) {
                 const size_t iw = ow * p->stride_w + kw * p->dilation_w - p->pad_left;
                 const float *x = p->in + (ih * p->in_w + iw) * c;
-                const float *wt = p->w + (kh * p->kernel_w + kw) * c;
+                const size_t tap = kh * p->kernel_w + kw, taps = p->kernel_h * p->kernel_w;
                 for (size_t ch = 0; ch < c; ch++)
-                    o[ch] += x[ch] * wt[ch];
+                    o[ch] += x[ch] * p->w[((ch / p->w_block) * taps + tap) * p->w_block +
+                                          ch % p->w_block];
             }
         }
         for (size_t ch = 0; ch < c; ch++) {

@@ -1,0 +1,28 @@
+/* The int8 kernel table of each ISA (chosen once per packed operator or per call by the ISA). */
+#include "kernels/q8_ukernels.h"
+
+static const qs_q8_kernels qs_q8_kernels_ref = {
+    .isa = QS_ISA_REF,
+    .gemm_name = "qs_q8_gemm_4x16c4__ref",
+    .mr = QS_Q8_GEMM_REF_MR,
+    .nb = 1,
+    .gemm_u8 = qs_q8_gemm_u8_4x16c4__ref,
+    .gemm_f32 = qs_q8_gemm_f32_4x16c4__ref,
+    .dwconv_name = "qs_q8_dwconv__ref",
+    .dwconv = qs_q8_dwconv__ref,
+    .quantize = qs_q8_quantize__ref,
+    .dequantize = qs_q8_dequantize__ref,
+    .minmax = qs_f32_minmax__ref,
+    .add = qs_q8_add__ref,
+    .avgpool = qs_q8_avgpool__ref,
+};
+
+const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa) {
+    switch (isa) {
+    case QS_ISA_AVX2:
+    case QS_ISA_AVX512:
+    case QS_ISA_AVX512VNNI:
+    case QS_ISA_REF: break;
+    }
+    return &qs_q8_kernels_ref;
+}

@@ -1,0 +1,158 @@
+/* Internal to engine/kernels: int8 micro-kernel signatures, the per-ISA table, shared helpers. */
+#ifndef QS_KERNELS_Q8_UKERNELS_H
+#define QS_KERNELS_Q8_UKERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/q8.h"
+#include "kernels/ukernels.h"
+
+/* Packed weights of every ISA share one layout: panels of QS_Q8_NR columns; inside a panel, for
+ * each group of four consecutive k, QS_Q8_NR columns of 4 bytes (w[k..k+3][col]), i.e. 64 bytes per
+ * k-group, zero-padded in k and n. The VNNI kernel reads a row of a panel as one zmm. */
+#define QS_Q8_NR 16
+#define QS_Q8_KGROUP 4
+
+/* Epilogue of one micro-kernel call; the per-column arrays are already offset to its first column.
+ *   acc = sum_k a*w - a_zero * colsum + bias   (int32, wrapping)
+ *   u8 out:  q = (int)nearbyint(min(max(acc * scale, lo), hi)) + out_zero
+ *            with lo = qmin - out_zero, hi = qmax - out_zero (clamping before rounding is the same
+ *            as after: rounding is monotonic and the bounds are integers; NaN goes to lo, as
+ *            vmaxps(v, lo) does)
+ *   f32 out: y = min(max(acc * scale, lo), hi) with lo/hi the fused activation clamp. */
+typedef struct {
+    const int32_t *bias;   /* may be NULL */
+    const float *scale;
+    const int32_t *colsum;
+    int32_t a_zero;
+    int32_t out_zero;
+    float lo, hi;
+} qs_q8_gemm_params;
+
+/* C[mr x nc] for A (mr rows of k uint8, stride lda) times packed panels starting at w (panel p at
+ * w + p * k_padded * QS_Q8_NR). c is uint8_t* (u8) or float* (f32); ldc in elements.
+ * 1 <= mr <= the kernel's MR, 1 <= nc <= MR's NB * QS_Q8_NR, k >= 1. Reads exactly k bytes of
+ * each A row. */
+typedef void (*qs_q8_gemm_ukernel_fn)(size_t mr, size_t nc, size_t k, const uint8_t *a,
+                                      size_t lda, const int8_t *w, void *c, size_t ldc,
+                                      const qs_q8_gemm_params *p);
+
+/* Depthwise convolution of one NHWC image. */
+typedef struct {
+    const uint8_t *in;       /* in_h x in_w x c */
+    const int8_t *w;         /* [kernel_h * kernel_w][c] */
+    const int8_t *w_packed;  /* ISA-specific repack (qs_q8_conv2d.dw_packed) or NULL */
+    const int32_t *bias;     /* c values: bias - a_zero * sum of the channel's weights */
+    const float *scale;      /* c values */
+    size_t c, in_h, in_w, out_w;
+    size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    size_t pad_top, pad_left;
+    int32_t a_zero;          /* the value padding reads as */
+    int32_t out_zero;
+    float lo, hi;            /* as in qs_q8_gemm_params */
+    bool f32_out;
+} qs_q8_dw_args;
+
+/* One output row oh: out_row is out_w x c of uint8_t (or float when f32_out). */
+typedef void (*qs_q8_dwconv_row_fn)(const qs_q8_dw_args *args, size_t oh, void *out_row);
+
+typedef void (*qs_q8_quantize_fn)(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+typedef void (*qs_q8_dequantize_fn)(const uint8_t *x, size_t n, float scale, int32_t zero,
+                                    float *y);
+typedef void (*qs_f32_minmax_fn)(const float *x, size_t n, float *min, float *max);
+/* y = (int)nearbyint(min(max((a - za) * ra + (b - zb) * rb, lo), hi)) + zy, with ra = sa / sy,
+ * rb = sb / sy computed by the caller, lo = qmin - zy, hi = qmax - zy. */
+typedef void (*qs_q8_add_fn)(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb,
+                             float rb, size_t n, int32_t zy, float lo, float hi, uint8_t *y);
+/* One image: y[c] = requant(sum_hw x - hw * zx) with mult = sx / (sy * hw), clamp [0, 255];
+ * hw <= QS_Q8_POOL_MAX_HW so that the sums are exact in int32. */
+typedef void (*qs_q8_avgpool_fn)(const uint8_t *x, size_t hw, size_t c, int32_t zx, float mult,
+                                 int32_t zy, uint8_t *y);
+#define QS_Q8_POOL_MAX_HW ((size_t)1 << 23)
+
+typedef struct {
+    qs_isa isa;
+    const char *gemm_name;
+    size_t mr, nb;           /* rows and panels per micro-kernel call */
+    qs_q8_gemm_ukernel_fn gemm_u8;
+    qs_q8_gemm_ukernel_fn gemm_f32;
+    const char *dwconv_name;
+    qs_q8_dwconv_row_fn dwconv;
+    /* Specialized 3x3 depthwise (dilation 1, stride 1 or 2) reading dw_packed, or NULL. */
+    qs_q8_dwconv_row_fn dwconv3x3;
+    /* dw_packed bytes for c channels and how to fill it (NULL: no repack). */
+    size_t (*dw_pack_bytes)(size_t c);
+    void (*dw_pack)(const int8_t *w_tc, size_t c, int8_t *dst);
+    qs_q8_quantize_fn quantize;
+    qs_q8_dequantize_fn dequantize;
+    qs_f32_minmax_fn minmax;
+    qs_q8_add_fn add;
+    qs_q8_avgpool_fn avgpool;
+} qs_q8_kernels;
+
+/* The table for an ISA as asked (the caller makes sure the CPU has it). AVX-512 without VNNI uses
+ * the AVX2 kernels. */
+const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa);
+
+/* A GEMM call as the drivers see it (pointers are for column 0 of B). */
+typedef struct {
+    const qs_q8_kernels *kern;
+    const qs_q8_packed_b *b;
+    const int32_t *bias;   /* may be NULL */
+    const float *scale;
+    int32_t a_zero, out_zero;
+    float lo, hi;
+    bool f32_out;
+    const qs_act *post;    /* non-clamp activation applied after the f32 epilogue, or NULL */
+} qs_q8_gemm_op;
+
+/* Rows [0, m) of A against panels [p0, p1) of B, single-threaded, cache-blocked. c points at
+ * row 0, column 0 (uint8_t or float); ldc in elements. */
+void qs_q8_gemm_block(const qs_q8_gemm_op *op, size_t m, const uint8_t *a, size_t lda, size_t p0,
+                      size_t p1, void *c, size_t ldc);
+/* Task split: rows per task (a multiple of mr) and panels per task (a multiple of nb). */
+void qs_q8_gemm_split(size_t m, size_t mr, size_t nb, size_t panels, int32_t n_threads,
+                      size_t *rows_per_task, size_t *panels_per_task);
+/* The whole GEMM over the pool. */
+void qs_q8_gemm_run(qs_threadpool *pool, const qs_q8_gemm_op *op, size_t m, const uint8_t *a,
+                    size_t lda, void *c, size_t ldc);
+
+/* The shared requantization of one value (see qs_q8_gemm_params). */
+static inline uint8_t qs_q8_requant_one(int32_t acc, float scale, float lo, float hi,
+                                        int32_t zero) {
+    float v = (float)acc * scale;
+    v = v > lo ? v : lo;
+    v = v < hi ? v : hi;
+    return (uint8_t)((int32_t)__builtin_nearbyintf(v) + zero);
+}
+
+static inline float qs_q8_dequant_acc(int32_t acc, float scale, float lo, float hi) {
+    float v = (float)acc * scale;
+    v = v > lo ? v : lo;
+    return v < hi ? v : hi;
+}
+
+/* acc + bias - a_zero * colsum with int32 wrap-around (what SIMD integer adds do). */
+static inline int32_t qs_q8_fold(uint32_t acc, int32_t bias, int32_t a_zero, int32_t colsum) {
+    return (int32_t)(acc + (uint32_t)bias - (uint32_t)a_zero * (uint32_t)colsum);
+}
+
+/* Reference kernels (ref/). */
+#define QS_Q8_GEMM_REF_MR 4
+void qs_q8_gemm_u8_4x16c4__ref(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                               const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p);
+void qs_q8_gemm_f32_4x16c4__ref(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                const int8_t *w, void *c, size_t ldc,
+                                const qs_q8_gemm_params *p);
+void qs_q8_dwconv__ref(const qs_q8_dw_args *args, size_t oh, void *out_row);
+void qs_q8_quantize__ref(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+void qs_q8_dequantize__ref(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
+void qs_f32_minmax__ref(const float *x, size_t n, float *min, float *max);
+void qs_q8_add__ref(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb, float rb,
+                    size_t n, int32_t zy, float lo, float hi, uint8_t *y);
+void qs_q8_avgpool__ref(const uint8_t *x, size_t hw, size_t c, int32_t zx, float mult, int32_t zy,
+                        uint8_t *y);
+
+#endif
