@@ -408,6 +408,56 @@ START_TEST(test_tf_mobilenet_v1_matches_ort) {
 }
 END_TEST
 
+/* The pre-quantized MobileNetV2 (QDQ) run by the int8 kernels, against ONNX Runtime's int8
+ * logits. Both requantize in float but round differently in places, so logits may differ by a
+ * few output quantization steps (0.153 each); the top-1 class must agree. */
+START_TEST(test_mobilenet_v2_qdq_int8_matches_ort) {
+    const char *shared = shared_data();
+    char path[1024];
+    if (!shared)
+        return;
+    qst_npy x, want;
+    snprintf(path, sizeof(path), "%s/models/mobilenet_v2/test_vectors/"
+             "ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy", shared);
+    ck_assert_int_eq(qst_npy_load(path, &x), 0);
+    snprintf(path, sizeof(path), "%s/models/mobilenet_v2/test_vectors/"
+             "ILSVRC2012_val_00000347_logits_int8_qdq_onnx_ort.npy", shared);
+    ck_assert_int_eq(qst_npy_load(path, &want), 0);
+    snprintf(path, sizeof(path), "%s/models/mobilenet_v2/mobilenet_v2_int8_qdq.onnx", shared);
+    qs_model_options o;
+    qs_model_options_init(&o);
+    o.variant = QS_VARIANT_INT8_QDQ;
+    qs_model *m = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_msg(qs_model_load_file(path, &o, &m, &err) == QS_OK, "%s: %s", err.where,
+                  err.message);
+    qs_model_info info;
+    qs_model_get_info(m, &info);
+    ck_assert_msg(info.weight_bytes < 5000000, "int8 weights take %llu bytes",
+                  (unsigned long long)info.weight_bytes);
+    size_t n;
+    float *got = run_once(m, 1, x.data, x.rank, x.dims, &n);
+    ck_assert_uint_eq(n, want.numel);
+    size_t arg_got = 0, arg_want = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (got[i] > got[arg_got])
+            arg_got = i;
+        if (want.data[i] > want.data[arg_want])
+            arg_want = i;
+        double d = fabs((double)got[i] - (double)want.data[i]);
+        worst = d > worst ? d : worst;
+    }
+    ck_assert_uint_eq(arg_got, arg_want);
+    ck_assert_msg(worst <= 1.0, "max |diff| %g vs ORT int8", worst);
+    free(got);
+    qs_model_free(m);
+    qst_npy_free(&x);
+    qst_npy_free(&want);
+}
+END_TEST
+
 static Suite *engine_suite(void) {
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("load");
@@ -428,6 +478,7 @@ static Suite *engine_suite(void) {
     tcase_add_test(tc, test_mobilenet_v2_matches_ort);
     tcase_add_test(tc, test_tf_mobilenet_v2_matches_ort);
     tcase_add_test(tc, test_tf_mobilenet_v1_matches_ort);
+    tcase_add_test(tc, test_mobilenet_v2_qdq_int8_matches_ort);
     suite_add_tcase(s, tc);
     return s;
 }

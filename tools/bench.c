@@ -14,6 +14,7 @@ typedef struct {
     int threads, batch, runs, warmup;
     int json;
     qs_optimize_level optimize;
+    qs_variant_kind variant;
     unsigned seed;
 } bench_args;
 
@@ -42,6 +43,7 @@ static void usage(FILE *f) {
             "  --runs R        timed runs (default 50)\n"
             "  --warmup W      untimed runs first (default 10)\n"
             "  --optimize all|none  graph optimization (default all)\n"
+            "  --variant fp32|qdq   fp32, or run a pre-quantized (QDQ) model in int8\n"
             "  --seed S        input seed (default 1)\n"
             "  --json          one JSON line instead of text\n"
             "Inputs are uniform random in [-1, 1) (float) or zeros (other types).\n");
@@ -53,8 +55,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         {"runs", required_argument, 0, 'r'},    {"warmup", required_argument, 0, 'w'},
         {"optimize", required_argument, 0, 'o'}, {"seed", required_argument, 0, 's'},
         {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
+        {"variant", required_argument, 0, 'v'},
         {0, 0, 0, 0}};
-    *a = (bench_args){NULL, 1, 1, 50, 10, 0, QS_OPTIMIZE_ALL, 1};
+    *a = (bench_args){NULL, 1, 1, 50, 10, 0, QS_OPTIMIZE_ALL, QS_VARIANT_FP32, 1};
     int c;
     while ((c = getopt_long(argc, argv, "t:b:r:w:o:s:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -69,6 +72,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                 a->optimize = QS_OPTIMIZE_ALL;
             else if (strcmp(optarg, "none") == 0)
                 a->optimize = QS_OPTIMIZE_NONE;
+            else
+                return 2;
+            break;
+        case 'v':
+            if (strcmp(optarg, "fp32") == 0)
+                a->variant = QS_VARIANT_FP32;
+            else if (strcmp(optarg, "qdq") == 0)
+                a->variant = QS_VARIANT_INT8_QDQ;
             else
                 return 2;
             break;
@@ -99,6 +110,7 @@ int main(int argc, char **argv) {
     qs_model_options mo;
     qs_model_options_init(&mo);
     mo.optimize = a.optimize;
+    mo.variant = a.variant;
     double t0 = now_ms();
     if (qs_model_load_file(a.model, &mo, &model, &err) != QS_OK) {
         fprintf(stderr, "quantserve-bench: %s: %s: %s\n", a.model, err.where, err.message);
@@ -164,12 +176,13 @@ int main(int argc, char **argv) {
             long rss_kb = ru1.ru_maxrss;
             if (a.json) {
                 printf("{\"runtime\":\"quantserve\",\"version\":\"%s\",\"model\":\"%s\",\"isa\":\"%s\","
-                       "\"optimize\":\"%s\",\"threads\":%d,\"batch\":%d,\"median_ms\":%.3f,"
+                       "\"variant\":\"%s\",\"optimize\":\"%s\",\"threads\":%d,\"batch\":%d,\"median_ms\":%.3f,"
                        "\"p90_ms\":%.3f,\"min_ms\":%.3f,\"runs\":%d,\"warmup\":%d,\"load_ms\":%.1f,"
                        "\"first_run_ms\":%.3f,\"items_per_s\":%.2f,\"minor_faults_per_run\":%.2f,"
                        "\"peak_rss_mb\":%.1f,\"arena_mb\":%.3f,\"weight_mb\":%.3f,\"packed_mb\":%.3f,"
                        "\"nodes\":%llu,\"onnx_nodes\":%llu}\n",
                        qs_engine_version(), a.model, qs_isa_name(qs_engine_isa()),
+                       a.variant == QS_VARIANT_FP32 ? "fp32" : "qdq",
                        a.optimize == QS_OPTIMIZE_ALL ? "all" : "none", a.threads, a.batch, med,
                        p90, lat[0], a.runs, a.warmup, load_ms, first_ms,
                        a.batch * 1000.0 / med, faults, (double)rss_kb / 1024.0,
