@@ -17,7 +17,7 @@ static const char *const mode_names[] = {
 #define QS_NAME(name, text) [name] = text,
     QS_VARIANT_MODE_LIST(QS_NAME)
 };
-static const char *const observer_names[] = {QS_OBSERVER_LIST(QS_NAME)};
+static const char *const observer_names[] = {QS_CFG_OBSERVER_LIST(QS_NAME)};
 static const char *const color_names[] = {QS_COLOR_LIST(QS_NAME)};
 static const char *const resize_names[] = {QS_RESIZE_LIST(QS_NAME)};
 static const char *const interp_names[] = {QS_INTERP_LIST(QS_NAME)};
@@ -42,7 +42,7 @@ const char *qs_variant_mode_to_string(qs_variant_mode mode)
 {
     return enum_name(mode_names, COUNT_OF(mode_names), (int)mode);
 }
-const char *qs_observer_to_string(qs_observer observer)
+const char *qs_cfg_observer_to_string(qs_cfg_observer observer)
 {
     return enum_name(observer_names, COUNT_OF(observer_names), (int)observer);
 }
@@ -170,8 +170,9 @@ static const cfg_field variant_fields[] = {
      .required = true},
     FIELD_ENUM("mode", qs_variant_config, mode, mode_names, QS_MODE_FP32),
     FIELD_PATH("onnx", qs_variant_config, onnx, false),
-    FIELD_ENUM("observer", qs_variant_config, observer, observer_names, QS_OBSERVER_MINMAX),
-    FIELD_DOUBLE("percentile", qs_variant_config, percentile, 90.0, 100.0, 99.999),
+    FIELD_ENUM("observer", qs_variant_config, observer, observer_names, QS_CFG_OBSERVER_MINMAX),
+    FIELD_DOUBLE("percentile", qs_variant_config, percentile, 50.0, 100.0, 99.99),
+    FIELD_DOUBLE("averaging_constant", qs_variant_config, averaging_constant, 1e-9, 1.0, 0.01),
     FIELD_BOOL("per_channel", qs_variant_config, per_channel, 1),
     FIELD_BOOL("symmetric_activations", qs_variant_config, symmetric_activations, 0),
     FIELD_BOOL("signed_activations", qs_variant_config, signed_activations, 0),
@@ -192,6 +193,7 @@ typedef struct {
 static const mode_option mode_options[] = {
     {"observer", {[QS_MODE_STATIC] = true}},
     {"percentile", {[QS_MODE_STATIC] = true}},
+    {"averaging_constant", {[QS_MODE_STATIC] = true}},
     {"calibration", {[QS_MODE_STATIC] = true}},
     {"per_channel", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
     {"symmetric_activations", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
@@ -738,9 +740,18 @@ static bool parse_variant(parse_ctx *ctx, const json_t *var, const char *path,
                         qs_variant_mode_to_string(out->mode));
         }
     }
-    if (json_object_get(var, "percentile") && out->observer != QS_OBSERVER_PERCENTILE) {
+    if (json_object_get(var, "percentile") && out->observer != QS_CFG_OBSERVER_PERCENTILE) {
         join_key(kp, sizeof kp, path, "percentile");
         return fail(ctx, QS_CONFIG_ERR_INVALID, kp, "only with \"observer\": \"percentile\"");
+    }
+    if (out->percentile <= 50.0) {
+        join_key(kp, sizeof kp, path, "percentile");
+        return fail(ctx, QS_CONFIG_ERR_INVALID, kp, "must be above 50 (and at most 100)");
+    }
+    if (json_object_get(var, "averaging_constant") &&
+        out->observer != QS_CFG_OBSERVER_MOVING_MINMAX) {
+        join_key(kp, sizeof kp, path, "averaging_constant");
+        return fail(ctx, QS_CONFIG_ERR_INVALID, kp, "only with \"observer\": \"moving_minmax\"");
     }
     join_key(kp, sizeof kp, path, "calibration");
     bool ok;

@@ -36,18 +36,19 @@ typedef enum {
     QS_MODE_COUNT
 } qs_variant_mode;
 
-#define QS_OBSERVER_LIST(X)                  \
-    X(QS_OBSERVER_MINMAX, "minmax")          \
-    X(QS_OBSERVER_PERCENTILE, "percentile")  \
-    X(QS_OBSERVER_ENTROPY, "entropy")        \
-    X(QS_OBSERVER_MSE, "mse")
+#define QS_CFG_OBSERVER_LIST(X)                        \
+    X(QS_CFG_OBSERVER_MINMAX, "minmax")                \
+    X(QS_CFG_OBSERVER_MOVING_MINMAX, "moving_minmax")  \
+    X(QS_CFG_OBSERVER_PERCENTILE, "percentile")        \
+    X(QS_CFG_OBSERVER_ENTROPY, "entropy")              \
+    X(QS_CFG_OBSERVER_MSE, "mse")
 
 typedef enum {
-#define QS_OBSERVER_ENUM(name, text) name,
-    QS_OBSERVER_LIST(QS_OBSERVER_ENUM)
-#undef QS_OBSERVER_ENUM
-    QS_OBSERVER_COUNT
-} qs_observer;
+#define QS_CFG_OBSERVER_ENUM(name, text) name,
+    QS_CFG_OBSERVER_LIST(QS_CFG_OBSERVER_ENUM)
+#undef QS_CFG_OBSERVER_ENUM
+    QS_CFG_OBSERVER_COUNT
+} qs_cfg_observer;
 
 #define QS_COLOR_LIST(X)         \
     X(QS_COLOR_RGB, "rgb")       \
@@ -97,7 +98,7 @@ typedef enum {
 
 /* Lower-case names of the enums above ("static", "shorter_side", "NCHW"); "?" when out of range. */
 const char *qs_variant_mode_to_string(qs_variant_mode mode);
-const char *qs_observer_to_string(qs_observer observer);
+const char *qs_cfg_observer_to_string(qs_cfg_observer observer);
 const char *qs_color_to_string(qs_color color);
 const char *qs_resize_mode_to_string(qs_resize_mode mode);
 const char *qs_interp_to_string(qs_interp interp);
@@ -137,8 +138,9 @@ typedef struct {
     char *onnx;             /* absolute path: the variant's own file, else the model's */
     bool onnx_overridden;   /* the variant names its own file */
     /* int8 options (modes other than fp32) */
-    qs_observer observer;
-    double percentile;      /* observer "percentile": 90..100 */
+    qs_cfg_observer observer;
+    double percentile;      /* observer "percentile": (50, 100] */
+    double averaging_constant; /* observer "moving_minmax": (0, 1] */
     bool per_channel;
     bool symmetric_activations;
     bool signed_activations;

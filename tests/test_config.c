@@ -174,7 +174,7 @@ START_TEST(test_full)
     ck_assert_uint_eq(m->default_variant, 1);
     const qs_variant_config *v = &m->variants[1];
     ck_assert_int_eq(v->mode, QS_MODE_STATIC);
-    ck_assert_int_eq(v->observer, QS_OBSERVER_PERCENTILE);
+    ck_assert_int_eq(v->observer, QS_CFG_OBSERVER_PERCENTILE);
     ck_assert_double_eq(v->percentile, 99.9);
     ck_assert(!v->per_channel);
     ck_assert(v->symmetric_activations);
@@ -331,7 +331,13 @@ START_TEST(test_variant_errors)
                          "models[0].variants[0].percentile", "only with");
     expect_variant_error("{\"name\": \"a\", \"mode\": \"static\", \"observer\": \"percentile\", "
                          "\"percentile\": 50, \"calibration\": {\"images\": \"x\"}}",
-                         "models[0].variants[0].percentile", "90..100");
+                         "models[0].variants[0].percentile", "above 50");
+    expect_variant_error("{\"name\": \"a\", \"mode\": \"static\", \"observer\": \"percentile\", "
+                         "\"percentile\": 100.5, \"calibration\": {\"images\": \"x\"}}",
+                         "models[0].variants[0].percentile", "50..100");
+    expect_variant_error("{\"name\": \"a\", \"mode\": \"static\", \"averaging_constant\": 0.1, "
+                         "\"calibration\": {\"images\": \"x\"}}",
+                         "models[0].variants[0].averaging_constant", "moving_minmax");
     expect_variant_error("{\"name\": \"a\", \"mode\": \"static\", \"calibration\": {}}",
                          "models[0].variants[0].calibration.images", "missing");
     expect_variant_error("{\"name\": \"a\", \"mode\": \"static\", \"calibration\": "

@@ -1,0 +1,471 @@
+/* Model registry and its loader thread: load, check, create sessions, warm up, publish the state. */
+#include "registry.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+
+struct qs_registry {
+    const qs_config *config;
+    qs_model_entry *models;
+    size_t model_count;
+    size_t session_count;
+    int32_t intra_op_threads;
+    pthread_t loader;
+    bool loader_started;
+    _Atomic bool stop;
+    _Atomic bool settled;
+};
+
+typedef struct {
+    const char *phase;
+    const char *state;
+} load_state_names;
+
+static const load_state_names state_names[QS_LOAD_STATE_COUNT] = {
+#define QS_LOAD_STATE_NAMES(name, phase, state) [name] = {phase, state},
+    QS_LOAD_STATE_LIST(QS_LOAD_STATE_NAMES)
+#undef QS_LOAD_STATE_NAMES
+};
+
+const char *qs_load_state_to_string(qs_load_state state)
+{
+    return (unsigned)state < QS_LOAD_STATE_COUNT ? state_names[state].state : "failed";
+}
+
+const char *qs_load_state_phase(qs_load_state state)
+{
+    return (unsigned)state < QS_LOAD_STATE_COUNT ? state_names[state].phase : "failed";
+}
+
+qs_load_state qs_variant_state(const qs_variant *variant)
+{
+    return (qs_load_state)atomic_load_explicit(&variant->state, memory_order_acquire);
+}
+
+static void set_state(qs_variant *v, qs_load_state state)
+{
+    atomic_store_explicit(&v->state, (int)state, memory_order_release);
+}
+
+void qs_preprocess_spec_from_config(const qs_preprocess_config *cfg, qs_preprocess_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->color = cfg->color == QS_COLOR_GRAY ? QS_IMAGE_COLOR_GRAY : QS_IMAGE_COLOR_RGB;
+    spec->order = cfg->color == QS_COLOR_BGR ? QS_PREPROCESS_ORDER_BGR : QS_PREPROCESS_ORDER_RGB;
+    switch (cfg->resize_mode) {
+    case QS_RESIZE_SHORTER_SIDE:
+        spec->resize = QS_PREPROCESS_RESIZE_SHORTER_SIDE;
+        spec->resize_size = (uint32_t)cfg->resize_shorter;
+        break;
+    case QS_RESIZE_EXACT:
+        spec->resize = QS_PREPROCESS_RESIZE_EXACT;
+        spec->resize_width = (uint32_t)cfg->resize_width;
+        spec->resize_height = (uint32_t)cfg->resize_height;
+        break;
+    case QS_RESIZE_NONE:
+    case QS_RESIZE_COUNT:
+        spec->resize = QS_PREPROCESS_RESIZE_NONE;
+        break;
+    }
+    if (cfg->crop) {
+        spec->crop_width = (uint32_t)cfg->crop_width;
+        spec->crop_height = (uint32_t)cfg->crop_height;
+    }
+    spec->interp = cfg->interpolation == QS_INTERP_NEAREST ? QS_PREPROCESS_INTERP_NEAREST
+                                                            : QS_PREPROCESS_INTERP_BILINEAR;
+    spec->scale = (float)cfg->scale;
+    for (int c = 0; c < 3; c++) {
+        spec->mean[c] = (float)cfg->mean[c];
+        spec->std[c] = (float)cfg->std[c];
+    }
+    spec->layout = cfg->layout == QS_LAYOUT_NHWC ? QS_PREPROCESS_LAYOUT_NHWC
+                                                 : QS_PREPROCESS_LAYOUT_NCHW;
+}
+
+/* ---- creation and lookup ------------------------------------------------------------------- */
+
+qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
+                                int32_t intra_op_threads, int64_t now_s)
+{
+    qs_registry *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->config = config;
+    r->session_count = session_count;
+    r->intra_op_threads = intra_op_threads;
+    r->models = calloc(config->model_count, sizeof *r->models);
+    if (!r->models)
+        goto fail;
+    r->model_count = config->model_count;
+    for (size_t i = 0; i < config->model_count; i++) {
+        qs_model_entry *m = &r->models[i];
+        m->cfg = &config->models[i];
+        qs_preprocess_spec_from_config(&m->cfg->preprocess, &m->spec);
+        m->variants = calloc(m->cfg->variant_count, sizeof *m->variants);
+        if (!m->variants)
+            goto fail;
+        m->variant_count = m->cfg->variant_count;
+        for (size_t j = 0; j < m->variant_count; j++) {
+            qs_variant *v = &m->variants[j];
+            v->cfg = &m->cfg->variants[j];
+            v->model = m;
+            atomic_init(&v->state, QS_LOAD_QUEUED);
+            v->stats = qs_stats_create(config->stats.window_s, now_s);
+            if (!v->stats)
+                goto fail;
+        }
+    }
+    return r;
+fail:
+    qs_registry_free(r);
+    return NULL;
+}
+
+size_t qs_registry_model_count(const qs_registry *registry)
+{
+    return registry->model_count;
+}
+
+qs_model_entry *qs_registry_model(qs_registry *registry, size_t index)
+{
+    return index < registry->model_count ? &registry->models[index] : NULL;
+}
+
+qs_model_entry *qs_registry_find_model(qs_registry *registry, const char *name)
+{
+    for (size_t i = 0; name && i < registry->model_count; i++)
+        if (strcmp(registry->models[i].cfg->name, name) == 0)
+            return &registry->models[i];
+    return NULL;
+}
+
+qs_variant *qs_model_entry_find_variant(qs_model_entry *model, const char *name)
+{
+    if (!name)
+        return &model->variants[model->cfg->default_variant];
+    for (size_t i = 0; i < model->variant_count; i++)
+        if (strcmp(model->variants[i].cfg->name, name) == 0)
+            return &model->variants[i];
+    return NULL;
+}
+
+const char *qs_model_entry_label(const qs_model_entry *model, size_t index)
+{
+    return index < model->labels.count ? model->labels.names[index] : NULL;
+}
+
+bool qs_registry_all_ready(qs_registry *registry)
+{
+    for (size_t i = 0; i < registry->model_count; i++)
+        for (size_t j = 0; j < registry->models[i].variant_count; j++)
+            if (qs_variant_state(&registry->models[i].variants[j]) != QS_LOAD_READY)
+                return false;
+    return true;
+}
+
+bool qs_registry_settled(qs_registry *registry)
+{
+    return atomic_load(&registry->settled);
+}
+
+/* ---- loading one variant ------------------------------------------------------------------- */
+
+static void release_engine(qs_variant *v)
+{
+    for (size_t i = 0; v->sessions && i < v->session_count; i++)
+        qs_session_free(v->sessions[i]);
+    free(v->sessions);
+    v->sessions = NULL;
+    v->session_count = 0;
+    qs_model_free(v->engine);
+    v->engine = NULL;
+}
+
+__attribute__((format(printf, 2, 3))) static bool fail_variant(qs_variant *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->reason, sizeof v->reason, fmt, ap);
+    va_end(ap);
+    release_engine(v);
+    memset(&v->info, 0, sizeof v->info);
+    QS_WARN("model %s variant %s failed to load: %s", v->model->cfg->name, v->cfg->name,
+            v->reason);
+    set_state(v, QS_LOAD_FAILED);
+    return false;
+}
+
+static void format_engine_error(char *buf, size_t size, qs_status st, const qs_error *err)
+{
+    if (err->where[0])
+        snprintf(buf, size, "%s: %s: %s", qs_status_to_string(st), err->where, err->message);
+    else
+        snprintf(buf, size, "%s: %s", qs_status_to_string(st),
+                 err->message[0] ? err->message : "no details");
+}
+
+static void format_dims(char *buf, size_t size, const int64_t *dims, int32_t rank)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int32_t i = 0; i < rank && used < size; i++) {
+        int n = snprintf(buf + used, size - used, "%s%lld", i ? "," : "[", (long long)dims[i]);
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+    if (used < size)
+        snprintf(buf + used, size - used, "%s", rank ? "]" : "[]");
+}
+
+/* Pick the image input and check it against what the preprocessing produces. */
+static bool bind_input(qs_variant *v)
+{
+    const qs_model_entry *m = v->model;
+    size_t n = qs_model_input_count(v->engine);
+    const char *name = NULL;
+    qs_tensor desc;
+    if (n != 1)
+        return fail_variant(v, "the model has %zu inputs; quantserve feeds exactly one image tensor",
+                            n);
+    if (qs_model_input(v->engine, 0, &name, &desc) != QS_OK)
+        return fail_variant(v, "cannot describe input 0");
+    if (m->cfg->input && strcmp(m->cfg->input, name) != 0)
+        return fail_variant(v, "the model has no input \"%s\" (its input is \"%s\")", m->cfg->input,
+                            name);
+    v->input_index = 0;
+    if (desc.dtype != QS_DTYPE_FLOAT32)
+        return fail_variant(v, "input \"%s\" is %s; the image pipeline produces float32", name,
+                            qs_dtype_name(desc.dtype));
+    uint32_t shape[4];
+    size_t count = 0;
+    qs_image_error ierr;
+    if (qs_preprocess_output_shape(&m->spec, 256, 256, shape, &count, &ierr) != QS_IMAGE_OK)
+        return fail_variant(v, "preprocessing: %s", ierr.message);
+    int64_t want[4] = {shape[0], shape[1], shape[2], shape[3]};
+    char have_s[96], want_s[96];
+    format_dims(have_s, sizeof have_s, desc.dims, desc.rank);
+    format_dims(want_s, sizeof want_s, want, 4);
+    if (desc.rank != 4)
+        return fail_variant(v, "input \"%s\" has shape %s; the preprocessing produces %s", name,
+                            have_s, want_s);
+    for (int d = 0; d < 4; d++) {
+        if (desc.dims[d] >= 0 && desc.dims[d] != want[d])
+            return fail_variant(v,
+                                "input \"%s\" has shape %s but the preprocessing produces %s "
+                                "(check preprocess.color, resize, crop and layout)",
+                                name, have_s, want_s);
+    }
+    memset(&v->input, 0, sizeof v->input);
+    v->input.dtype = QS_DTYPE_FLOAT32;
+    v->input.rank = 4;
+    for (int d = 0; d < 4; d++)
+        v->input.dims[d] = want[d];
+    v->input_numel = count;
+    return true;
+}
+
+static bool bind_output(qs_variant *v)
+{
+    const qs_model_entry *m = v->model;
+    size_t n = qs_model_output_count(v->engine);
+    v->output_index = 0;
+    if (n == 0)
+        return fail_variant(v, "the model has no outputs");
+    if (m->cfg->output) {
+        size_t i;
+        for (i = 0; i < n; i++) {
+            const char *name = NULL;
+            if (qs_model_output(v->engine, i, &name, NULL) == QS_OK && name &&
+                strcmp(name, m->cfg->output) == 0)
+                break;
+        }
+        if (i == n)
+            return fail_variant(v, "the model has no output \"%s\"", m->cfg->output);
+        v->output_index = i;
+    }
+    return true;
+}
+
+static bool create_sessions(qs_registry *r, qs_variant *v)
+{
+    qs_session_options so;
+    qs_session_options_init(&so);
+    so.threads = r->intra_op_threads;
+    v->sessions = calloc(r->session_count, sizeof *v->sessions);
+    if (!v->sessions)
+        return fail_variant(v, "out of memory for sessions");
+    v->session_count = r->session_count;
+    for (size_t i = 0; i < r->session_count; i++) {
+        qs_error err;
+        qs_error_clear(&err);
+        qs_status st = qs_session_create(v->engine, &so, &v->sessions[i], &err);
+        if (st != QS_OK) {
+            char msg[512];
+            format_engine_error(msg, sizeof msg, st, &err);
+            return fail_variant(v, "cannot create session %zu: %s", i, msg);
+        }
+    }
+    return true;
+}
+
+/* One inference per session on a zero tensor: plans each session's arena now, so requests do not
+ * allocate, and checks the output. */
+static bool warm_up(qs_variant *v)
+{
+    const qs_model_entry *m = v->model;
+    float *zeros = calloc(v->input_numel, sizeof *zeros);
+    if (!zeros)
+        return fail_variant(v, "out of memory for the warm-up input");
+    qs_tensor in = v->input;
+    in.data = zeros;
+    bool ok = true;
+    v->arena_bytes = 0;
+    for (size_t i = 0; i < v->session_count && ok; i++) {
+        qs_error err;
+        qs_error_clear(&err);
+        qs_status st = qs_session_run(v->sessions[i], &in, 1, &err);
+        if (st != QS_OK) {
+            char msg[512];
+            format_engine_error(msg, sizeof msg, st, &err);
+            ok = fail_variant(v, "warm-up inference failed: %s", msg);
+            break;
+        }
+        v->arena_bytes += qs_session_arena_bytes(v->sessions[i]);
+    }
+    free(zeros);
+    if (!ok)
+        return false;
+    qs_tensor out;
+    const char *out_name = NULL;
+    qs_model_output(v->engine, v->output_index, &out_name, NULL);
+    if (qs_session_output(v->sessions[0], v->output_index, &out) != QS_OK)
+        return fail_variant(v, "cannot read output %zu after the warm-up", v->output_index);
+    if (out.dtype != QS_DTYPE_FLOAT32)
+        return fail_variant(v, "output \"%s\" is %s; class scores must be float32",
+                            out_name ? out_name : "?", qs_dtype_name(out.dtype));
+    size_t classes = qs_tensor_numel(&out);
+    if (out.rank < 1 || classes == 0)
+        return fail_variant(v, "output \"%s\" is empty", out_name ? out_name : "?");
+    v->class_count = classes;
+    if (m->labels.count && m->labels.count != classes)
+        return fail_variant(v, "the labels file has %zu labels but output \"%s\" has %zu classes",
+                            m->labels.count, out_name ? out_name : "?", classes);
+    return true;
+}
+
+static void load_variant(qs_registry *r, qs_variant *v)
+{
+    uint64_t t0 = qs_clock_ns();
+    set_state(v, QS_LOAD_LOADING);
+    QS_INFO("loading model %s variant %s (%s) from %s", v->model->cfg->name, v->cfg->name,
+            qs_variant_mode_to_string(v->cfg->mode), v->cfg->onnx);
+    if (v->cfg->mode != QS_MODE_FP32) {
+        fail_variant(v,
+                     "int8 modes are not implemented in this build: mode \"%s\" needs the "
+                     "engine's quantization support (only \"fp32\" variants load)",
+                     qs_variant_mode_to_string(v->cfg->mode));
+        return;
+    }
+    qs_model_options opts;
+    qs_model_options_init(&opts);
+    opts.variant = QS_VARIANT_FP32;
+    qs_error err;
+    qs_error_clear(&err);
+    qs_status st = qs_model_load_file(v->cfg->onnx, &opts, &v->engine, &err);
+    if (st != QS_OK) {
+        char msg[512];
+        format_engine_error(msg, sizeof msg, st, &err);
+        fail_variant(v, "cannot load %s: %s", v->cfg->onnx, msg);
+        return;
+    }
+    qs_model_get_info(v->engine, &v->info);
+    if (!bind_input(v) || !bind_output(v) || !create_sessions(r, v))
+        return;
+    uint64_t t1 = qs_clock_ns();
+    v->load_ms = qs_ns_to_ms(t1 - t0);
+    set_state(v, QS_LOAD_WARMING);
+    if (!warm_up(v))
+        return;
+    v->warmup_ms = qs_ns_to_ms(qs_clock_ns() - t1);
+    QS_INFO("model %s variant %s ready: %zu classes, loaded in %.1f ms, warmed up in %.1f ms",
+            v->model->cfg->name, v->cfg->name, v->class_count, v->load_ms, v->warmup_ms);
+    set_state(v, QS_LOAD_READY);
+}
+
+static void *loader_main(void *arg)
+{
+    qs_registry *r = arg;
+    for (size_t i = 0; i < r->model_count && !atomic_load(&r->stop); i++) {
+        qs_model_entry *m = &r->models[i];
+        char msg[400] = "";
+        bool usable = true;
+        qs_image_error ierr;
+        if (qs_preprocess_validate(&m->spec, &ierr) != QS_IMAGE_OK) {
+            snprintf(msg, sizeof msg, "preprocessing: %s", ierr.message);
+            usable = false;
+        } else if (m->cfg->labels && !qs_labels_load(m->cfg->labels, &m->labels, msg, sizeof msg)) {
+            usable = false;
+        }
+        for (size_t j = 0; j < m->variant_count && !atomic_load(&r->stop); j++) {
+            if (usable)
+                load_variant(r, &m->variants[j]);
+            else
+                fail_variant(&m->variants[j], "%s", msg);
+        }
+    }
+    for (size_t i = 0; i < r->model_count; i++)
+        for (size_t j = 0; j < r->models[i].variant_count; j++)
+            if (qs_variant_state(&r->models[i].variants[j]) == QS_LOAD_QUEUED)
+                fail_variant(&r->models[i].variants[j], "not loaded: the server is shutting down");
+    atomic_store(&r->settled, true);
+    return NULL;
+}
+
+bool qs_registry_start(qs_registry *registry)
+{
+    if (registry->loader_started)
+        return true;
+    if (pthread_create(&registry->loader, NULL, loader_main, registry) != 0) {
+        for (size_t i = 0; i < registry->model_count; i++)
+            for (size_t j = 0; j < registry->models[i].variant_count; j++)
+                fail_variant(&registry->models[i].variants[j], "cannot start the loader thread");
+        atomic_store(&registry->settled, true);
+        return false;
+    }
+    registry->loader_started = true;
+    return true;
+}
+
+void qs_registry_stop(qs_registry *registry)
+{
+    if (!registry || !registry->loader_started)
+        return;
+    atomic_store(&registry->stop, true);
+    pthread_join(registry->loader, NULL);
+    registry->loader_started = false;
+}
+
+void qs_registry_free(qs_registry *registry)
+{
+    if (!registry)
+        return;
+    qs_registry_stop(registry);
+    for (size_t i = 0; registry->models && i < registry->model_count; i++) {
+        qs_model_entry *m = &registry->models[i];
+        for (size_t j = 0; m->variants && j < m->variant_count; j++) {
+            release_engine(&m->variants[j]);
+            qs_stats_free(m->variants[j].stats);
+        }
+        free(m->variants);
+        qs_labels_free(&m->labels);
+    }
+    free(registry->models);
+    free(registry);
+}
