@@ -180,23 +180,23 @@ static case_result tensor_load(const char *path, test_tensor *out, char *msg, si
     size_t have;
     if (tp->has_raw_data) {
         have = tp->raw_data.len;
-        if (have == bytes)
+        if (have == bytes && bytes > 0)
             memcpy(out->t.data, tp->raw_data.data, bytes);
     } else {
         switch (dt) {
         case QS_DTYPE_FLOAT32:
             have = tp->n_float_data * es;
-            if (tp->n_float_data == numel)
+            if (tp->n_float_data == numel && bytes > 0)
                 memcpy(out->t.data, tp->float_data, bytes);
             break;
         case QS_DTYPE_FLOAT64:
             have = tp->n_double_data * es;
-            if (tp->n_double_data == numel)
+            if (tp->n_double_data == numel && bytes > 0)
                 memcpy(out->t.data, tp->double_data, bytes);
             break;
         case QS_DTYPE_INT64:
             have = tp->n_int64_data * es;
-            if (tp->n_int64_data == numel)
+            if (tp->n_int64_data == numel && bytes > 0)
                 memcpy(out->t.data, tp->int64_data, bytes);
             break;
         case QS_DTYPE_UINT32:
