@@ -1,5 +1,4 @@
-/* Equal, Less, Greater, LessOrEqual, GreaterOrEqual (any numeric type or bool) and the logical
- * And, Or, Xor, Not: broadcasting, bool output. */
+/* Comparisons (Equal, Less, Greater, ...) and logic (And, Or, Xor, Not): broadcasting, bool out. */
 #include <string.h>
 
 #include "ops/op_util.h"
