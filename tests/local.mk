@@ -25,3 +25,4 @@ include tests/kernels.mk
 include tests/engine.mk
 include tests/server.mk
 include tests/onnx.mk
+include tests/q8.mk
