@@ -10,6 +10,8 @@ typedef struct {
     bool is_max;
     bool nhwc;
     bool count_include_pad;
+    bool indices;      /* MaxPool's second output is used */
+    bool column_major; /* storage_order=1 for the indices */
 } qs_pool_params;
 
 static qs_status qs_pool_init(const qs_graph *g, qs_node *n, qs_error *err) {
@@ -26,13 +28,16 @@ static qs_status qs_pool_init(const qs_graph *g, qs_node *n, qs_error *err) {
         st = qs_attr_get_int(n, "count_include_pad", 0, &cip, err);
     if (st == QS_OK && p->win.n_kernel == 0)
         st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "kernel_shape is missing");
-    if (st == QS_OK && n->n_outputs > 1 && n->outputs[1] >= 0)
-        st = qs_node_error(err, QS_ERR_UNSUPPORTED, n, "the Indices output is not supported");
+    int64_t order = 0;
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "storage_order", 0, &order, err);
     if (st != QS_OK) {
         free(p);
         return st;
     }
     p->count_include_pad = cip != 0;
+    p->indices = n->n_outputs > 1 && n->outputs[1] >= 0;
+    p->column_major = order != 0;
     n->params = p;
     return QS_OK;
 }
@@ -63,6 +68,8 @@ static qs_status qs_pool_infer(const qs_node *n, const qs_view *in, qs_view *out
     if (!(t == QS_DTYPE_FLOAT32 || (p->is_max && (t == QS_DTYPE_UINT8 || t == QS_DTYPE_INT8))))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "type %s is not supported",
                              qs_dtype_name(t));
+    if (p->indices && (t != QS_DTYPE_FLOAT32 || p->nhwc))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "Indices only for float32 NCHW");
     qs_status st = qs_pool_geometry(n, &in[0], &w, err);
     if (st != QS_OK)
         return st;
@@ -70,6 +77,10 @@ static qs_status qs_pool_infer(const qs_node *n, const qs_view *in, qs_view *out
     for (int32_t i = 0; i < w.n_sp; i++)
         out[0].dims[(p->nhwc ? 1 : 2) + i] = w.out[i];
     out[0].layout = p->nhwc ? QS_LAYOUT_NHWC : QS_LAYOUT_PLAIN;
+    if (p->indices) {
+        out[1] = out[0];
+        out[1].dtype = QS_DTYPE_INT64;
+    }
     return qs_op_check_output(n, &out[0], err);
 }
 
@@ -79,6 +90,8 @@ static qs_status qs_pool_infer(const qs_node *n, const qs_view *in, qs_view *out
 typedef struct {
     const void *x;
     void *y;
+    int64_t *idx;      /* MaxPool Indices (float32 NCHW), else NULL */
+    bool column_major;
     qs_dtype dtype;
     bool is_max, include_pad;
     size_t vec;
@@ -129,6 +142,38 @@ static int64_t qs_pool_taps(const qs_pool_job *j, int i, int64_t o, int64_t lo, 
 QS_POOL_MAX(qs_pool_max_f32, float, -INFINITY)
 QS_POOL_MAX(qs_pool_max_u8, uint8_t, 0)
 QS_POOL_MAX(qs_pool_max_i8, int8_t, INT8_MIN)
+
+/* Max with the flat input index of the winner (first one on ties), one NCHW plane. */
+static void qs_pool_argmax_f32(const qs_pool_job *j, const float *x, float *y, int64_t *idx,
+                               int64_t base, int64_t od, int64_t oh) {
+    for (int64_t ow = 0; ow < j->out[2]; ow++) {
+        int64_t at = (od * j->out[1] + oh) * j->out[2] + ow, best_pos = -1;
+        float best = -INFINITY;
+        for (int64_t kd = 0; kd < j->k[0]; kd++) {
+            int64_t id = od * j->s[0] - j->pb[0] + kd * j->d[0];
+            if (id < 0 || id >= j->in[0])
+                continue;
+            for (int64_t kh = 0; kh < j->k[1]; kh++) {
+                int64_t ih = oh * j->s[1] - j->pb[1] + kh * j->d[1];
+                if (ih < 0 || ih >= j->in[1])
+                    continue;
+                for (int64_t kw = 0; kw < j->k[2]; kw++) {
+                    int64_t iw = ow * j->s[2] - j->pb[2] + kw * j->d[2];
+                    if (iw < 0 || iw >= j->in[2])
+                        continue;
+                    float v = x[(id * j->in[1] + ih) * j->in[2] + iw];
+                    if (best_pos < 0 || v > best) {
+                        best = v;
+                        best_pos = j->column_major ? (iw * j->in[1] + ih) * j->in[0] + id
+                                                   : (id * j->in[1] + ih) * j->in[2] + iw;
+                    }
+                }
+            }
+        }
+        y[at] = best;
+        idx[at] = best_pos < 0 ? 0 : base + best_pos;
+    }
+}
 
 static void qs_pool_avg_f32(const qs_pool_job *j, const float *x, float *y, int64_t od,
                             int64_t oh) {
@@ -181,7 +226,11 @@ static void qs_pool_tasks(void *ctx, size_t begin, size_t end) {
         const char *x = (const char *)j->x + plane * j->in_plane * es;
         char *y = (char *)j->y + plane * j->out_plane * es;
         int64_t od = (int64_t)row / j->out[1], oh = (int64_t)row % j->out[1];
-        if (!j->is_max)
+        if (j->idx)
+            qs_pool_argmax_f32(j, (const float *)(const void *)x, (float *)(void *)y,
+                               j->idx + plane * j->out_plane, (int64_t)(plane * j->in_plane), od,
+                               oh);
+        else if (!j->is_max)
             qs_pool_avg_f32(j, (const float *)(const void *)x, (float *)(void *)y, od, oh);
         else if (j->dtype == QS_DTYPE_FLOAT32)
             qs_pool_max_f32(j, (const float *)(const void *)x, (float *)(void *)y, od, oh);
@@ -204,6 +253,8 @@ static qs_status qs_pool_run(const qs_node *n, const qs_view *in, qs_view *out,
     j.x = in[0].data;
     j.y = out[0].data;
     j.dtype = in[0].dtype;
+    j.idx = p->indices ? out[1].data : NULL;
+    j.column_major = p->column_major;
     j.is_max = p->is_max;
     j.include_pad = p->count_include_pad;
     int32_t skip = 3 - w.n_sp;
