@@ -210,14 +210,29 @@ static void qs_im2col(const qs_conv_job *j, size_t q0, size_t rows, size_t g, fl
     const size_t cin_g = s->in_c / s->groups;
     const size_t kg = s->kernel_h * s->kernel_w * cin_g;
     const size_t plane = s->out_h * s->out_w;
-    for (size_t r = 0; r < rows; r++) {
-        const size_t q = q0 + r;
-        const size_t n = q / plane, oh = (q % plane) / s->out_w, ow = q % s->out_w;
+    const bool contiguous = s->groups == 1 && s->dilation_w == 1;
+    const size_t span_w = (s->kernel_w - 1) * s->dilation_w;
+    /* Walk pixels incrementally: divisions only once per tile and per output row. */
+    size_t n = q0 / plane, oh = (q0 % plane) / s->out_w, ow = q0 % s->out_w;
+    size_t kh0, kh1;
+    qs_dw_taps(oh, s->pad_top, s->stride_h, s->dilation_h, s->kernel_h, s->in_h, &kh0, &kh1);
+    for (size_t r = 0; r < rows; r++, ow++) {
+        if (ow == s->out_w) {
+            ow = 0;
+            if (++oh == s->out_h) {
+                oh = 0;
+                n++;
+            }
+            qs_dw_taps(oh, s->pad_top, s->stride_h, s->dilation_h, s->kernel_h, s->in_h, &kh0,
+                       &kh1);
+        }
         const float *img = j->in + n * s->in_h * s->in_w * s->in_c + g * cin_g;
         float *d = dst + r * kg;
-        size_t kh0, kh1, kw0, kw1;
-        qs_dw_taps(oh, s->pad_top, s->stride_h, s->dilation_h, s->kernel_h, s->in_h, &kh0, &kh1);
-        qs_dw_taps(ow, s->pad_left, s->stride_w, s->dilation_w, s->kernel_w, s->in_w, &kw0, &kw1);
+        size_t kw0 = 0, kw1 = s->kernel_w;
+        const size_t x0 = ow * s->stride_w;
+        if (x0 < s->pad_left || x0 - s->pad_left + span_w >= s->in_w)
+            qs_dw_taps(ow, s->pad_left, s->stride_w, s->dilation_w, s->kernel_w, s->in_w, &kw0,
+                       &kw1);
         for (size_t kh = 0; kh < s->kernel_h; kh++) {
             float *drow = d + kh * s->kernel_w * cin_g;
             if (kh < kh0 || kh >= kh1) {
@@ -227,10 +242,20 @@ static void qs_im2col(const qs_conv_job *j, size_t q0, size_t rows, size_t g, fl
             const size_t ih = oh * s->stride_h + kh * s->dilation_h - s->pad_top;
             if (kw0 > 0)
                 memset(drow, 0, kw0 * cin_g * sizeof(float));
-            for (size_t kw = kw0; kw < kw1; kw++) {
-                const size_t iw = ow * s->stride_w + kw * s->dilation_w - s->pad_left;
-                memcpy(drow + kw * cin_g, img + (ih * s->in_w + iw) * s->in_c,
-                       cin_g * sizeof(float));
+            if (contiguous) {
+                /* Adjacent taps of one image row are adjacent in memory: one copy for all. */
+                const size_t iw = ow * s->stride_w + kw0 - s->pad_left;
+                const float *src = img + (ih * s->in_w + iw) * s->in_c;
+                float *to = drow + kw0 * cin_g;
+                const size_t len = (kw1 - kw0) * cin_g;
+                for (size_t e = 0; e < len; e++)
+                    to[e] = src[e];
+            } else {
+                for (size_t kw = kw0; kw < kw1; kw++) {
+                    const size_t iw = ow * s->stride_w + kw * s->dilation_w - s->pad_left;
+                    memcpy(drow + kw * cin_g, img + (ih * s->in_w + iw) * s->in_c,
+                           cin_g * sizeof(float));
+                }
             }
             if (kw1 < s->kernel_w)
                 memset(drow + kw1 * cin_g, 0, (s->kernel_w - kw1) * cin_g * sizeof(float));

@@ -4,10 +4,10 @@
 
 #include "kernels/ukernels.h"
 
-/* K block: a panel slice of KC x NR floats stays in L1 while MC rows of A sweep over it. */
-#define QS_GEMM_KC 512
-/* Bytes of A (MC x KC) we want resident in L2 while the panels of one task go by. */
-#define QS_GEMM_A_BLOCK_BYTES (192u * 1024u)
+/* K block: an mr x KC slice of A stays in L1 while it meets every panel of a column block. */
+#define QS_GEMM_KC 256
+/* Bytes of packed B (KC x block of panels) that should stay in L2 across the row tiles. */
+#define QS_GEMM_B_BLOCK_BYTES (384u * 1024u)
 
 void *qs_kernels_alloc(size_t bytes) {
     void *p = NULL;
@@ -76,21 +76,26 @@ void qs_f32_gemm_block(const qs_f32_kernels *kern, size_t m, const float *a, siz
                        const float *res, size_t ldr, float *c, size_t ldc, const qs_clamp *clamp,
                        const qs_act *post) {
     const size_t mr = kern->mr, nr = b->nr, k = b->k;
-    for (size_t k0 = 0; k0 < k; k0 += QS_GEMM_KC) {
-        const size_t kc = k - k0 < QS_GEMM_KC ? k - k0 : QS_GEMM_KC;
-        const bool first = k0 == 0, last = k0 + kc == k;
-        size_t mc = QS_GEMM_A_BLOCK_BYTES / (kc * sizeof(float));
-        mc = mc < mr ? mr : mc - mc % mr;
-        for (size_t m0 = 0; m0 < m; m0 += mc) {
-            const size_t m1 = m - m0 < mc ? m : m0 + mc;
-            for (size_t p = p0; p < p1; p++) {
-                const size_t col = p * nr;
-                const size_t nc = b->n - col < nr ? b->n - col : nr;
-                const float *w = b->data + p * k * nr + k0 * nr;
-                for (size_t i = m0; i < m1; i += mr) {
-                    const size_t rows = m1 - i < mr ? m1 - i : mr;
+    const size_t kc_max = k < QS_GEMM_KC ? k : QS_GEMM_KC;
+    /* Panels per column block: the block's kc x nc slice of B stays in L2 while every row tile
+     * of A passes over it; each row tile (mr x kc, in L1) meets all panels of the block in turn,
+     * so a C row segment is finished while it is in L1. */
+    size_t pb = QS_GEMM_B_BLOCK_BYTES / (kc_max * nr * sizeof(float));
+    if (pb == 0)
+        pb = 1;
+    for (size_t j0 = p0; j0 < p1; j0 += pb) {
+        const size_t j1 = p1 - j0 < pb ? p1 : j0 + pb;
+        for (size_t k0 = 0; k0 < k; k0 += QS_GEMM_KC) {
+            const size_t kc = k - k0 < QS_GEMM_KC ? k - k0 : QS_GEMM_KC;
+            const bool first = k0 == 0, last = k0 + kc == k;
+            for (size_t i = 0; i < m; i += mr) {
+                const size_t rows = m - i < mr ? m - i : mr;
+                const float *ai = a + i * lda + k0;
+                for (size_t p = j0; p < j1; p++) {
+                    const size_t col = p * nr;
+                    const size_t nc = b->n - col < nr ? b->n - col : nr;
                     float *ct = c + i * ldc + col;
-                    kern->gemm(rows, nc, kc, a + i * lda + k0, lda, w, ct, ldc,
+                    kern->gemm(rows, nc, kc, ai, lda, b->data + p * k * nr + k0 * nr, ct, ldc,
                                bias ? bias + col : NULL, res ? res + i * ldr + col : NULL, ldr,
                                first, last, clamp);
                     if (last && post)

@@ -17,11 +17,27 @@ static const qs_q8_kernels qs_q8_kernels_ref = {
     .avgpool = qs_q8_avgpool__ref,
 };
 
+static const qs_q8_kernels qs_q8_kernels_avx2 = {
+    .isa = QS_ISA_AVX2,
+    .gemm_name = "qs_q8_gemm_2x16c4__avx2",
+    .mr = QS_Q8_GEMM_AVX2_MR,
+    .nb = 1,
+    .gemm_u8 = qs_q8_gemm_u8_2x16c4__avx2,
+    .gemm_f32 = qs_q8_gemm_f32_2x16c4__avx2,
+    .dwconv_name = "qs_q8_dwconv__ref",
+    .dwconv = qs_q8_dwconv__ref,
+    .quantize = qs_q8_quantize__ref,
+    .dequantize = qs_q8_dequantize__ref,
+    .minmax = qs_f32_minmax__ref,
+    .add = qs_q8_add__ref,
+    .avgpool = qs_q8_avgpool__ref,
+};
+
 const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa) {
     switch (isa) {
     case QS_ISA_AVX2:
-    case QS_ISA_AVX512:
-    case QS_ISA_AVX512VNNI:
+    case QS_ISA_AVX512: return &qs_q8_kernels_avx2;
+    case QS_ISA_AVX512VNNI: return &qs_q8_kernels_avx2;
     case QS_ISA_REF: break;
     }
     return &qs_q8_kernels_ref;

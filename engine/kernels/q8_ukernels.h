@@ -155,4 +155,12 @@ void qs_q8_add__ref(const uint8_t *a, int32_t za, float ra, const uint8_t *b, in
 void qs_q8_avgpool__ref(const uint8_t *x, size_t hw, size_t c, int32_t zx, float mult, int32_t zy,
                         uint8_t *y);
 
+/* AVX2 kernels (avx2/, compiled with QS_AVX2_CFLAGS). */
+#define QS_Q8_GEMM_AVX2_MR 2
+void qs_q8_gemm_u8_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p);
+void qs_q8_gemm_f32_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                 const int8_t *w, void *c, size_t ldc,
+                                 const qs_q8_gemm_params *p);
+
 #endif

@@ -20,7 +20,7 @@ static inline QV qv_exp(QV x) {
 }
 
 /* One vector of a non-clamp activation (clamp kinds are handled in the kernels' epilogues). */
-static inline QV qv_act(const qs_act *act, QV x) {
+static inline __attribute__((always_inline)) QV qv_act(const qs_act *act, QV x) {
     switch (act->kind) {
     case QS_ACT_NONE: return x;
     case QS_ACT_RELU: return QV_MAX(x, QV_SET1(0.0f));
@@ -44,17 +44,34 @@ static inline QV qv_act(const qs_act *act, QV x) {
     return x;
 }
 
+/* The switch is hoisted out of the loops: one loop per activation kind. */
+#define QV_ACT_LOOP(kind_value)                                                                \
+    do {                                                                                       \
+        const qs_act k_ = {.kind = kind_value, .min = act->min, .max = act->max,              \
+                           .alpha = act->alpha, .beta = act->beta};                            \
+        size_t i = 0;                                                                          \
+        for (; i + QV_W <= n; i += QV_W)                                                       \
+            QV_STORE(x + i, qv_act(&k_, QV_LOAD(x + i)));                                      \
+        if (i < n) {                                                                           \
+            const QM m = QV_MASK(n - i);                                                       \
+            QV_STOREM(x + i, m, qv_act(&k_, QV_LOADM(x + i, m)));                              \
+        }                                                                                      \
+    } while (0)
+
 static void qv_act_apply(const qs_act *act, float *x, size_t n) {
-    if (!act || act->kind == QS_ACT_NONE)
+    if (!act)
         return;
-    size_t i = 0;
-    for (; i + QV_W <= n; i += QV_W)
-        QV_STORE(x + i, qv_act(act, QV_LOAD(x + i)));
-    if (i < n) {
-        const QM m = QV_MASK(n - i);
-        QV_STOREM(x + i, m, qv_act(act, QV_LOADM(x + i, m)));
+    switch (act->kind) {
+    case QS_ACT_NONE: return;
+    case QS_ACT_RELU: QV_ACT_LOOP(QS_ACT_RELU); return;
+    case QS_ACT_CLIP: QV_ACT_LOOP(QS_ACT_CLIP); return;
+    case QS_ACT_LEAKY_RELU: QV_ACT_LOOP(QS_ACT_LEAKY_RELU); return;
+    case QS_ACT_HARDSIGMOID: QV_ACT_LOOP(QS_ACT_HARDSIGMOID); return;
+    case QS_ACT_HARDSWISH: QV_ACT_LOOP(QS_ACT_HARDSWISH); return;
+    case QS_ACT_SIGMOID: QV_ACT_LOOP(QS_ACT_SIGMOID); return;
     }
 }
+#undef QV_ACT_LOOP
 
 /* ---- depthwise convolution ----
  * Output pixels outer, channels inner: every load walks along contiguous channels, so rows of
