@@ -116,6 +116,11 @@ static void compute_info(qs_model *m) {
 
 qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_options *opts,
                                qs_model **out, qs_error *err) {
+    return qs_model_load_internal(data, size, opts, 0, out, err);
+}
+
+qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_options *opts,
+                                 uint32_t flags, qs_model **out, qs_error *err) {
     qs_status st;
     qs_model_options defaults;
     qs_model *m = NULL;
@@ -129,8 +134,11 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
         qs_model_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->variant == QS_VARIANT_INT8_DYNAMIC || opts->variant == QS_VARIANT_INT8_STATIC)
+    if (opts->variant == QS_VARIANT_INT8_DYNAMIC)
         return qs_error_set(err, QS_ERR_UNSUPPORTED, "model", "this int8 mode is not available yet");
+    if (opts->variant == QS_VARIANT_INT8_STATIC && !opts->calibration)
+        return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, "model",
+                            "static quantization needs a calibration");
     if (opts->variant != QS_VARIANT_FP32 && opts->variant != QS_VARIANT_INT8_QDQ)
         return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, "model", "unknown variant kind %d",
                             (int)opts->variant);
@@ -173,6 +181,13 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
             goto fail;
     } else {
         st = annotate(m->g, pool, &annotated, err);
+        if (st == QS_OK && opts->variant == QS_VARIANT_INT8_STATIC) {
+            const qs_quant_options *qo = opts->quant ? opts->quant
+                                                     : qs_calibrator_options(opts->calibration);
+            st = qs_pass_insert_qdq(m->g, opts->calibration, qo, err);
+            if (st == QS_OK)
+                st = annotate(m->g, pool, &annotated, err);
+        }
         if (st == QS_OK)
             st = qs_pass_activations_to_u8(m->g, err);
         if (st == QS_OK)
@@ -196,7 +211,7 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
     if (annotated && (opts->optimize == QS_OPTIMIZE_ALL || int8)) {
         /* Fusion makes ConvNHWC nodes that still read NCHW values: the layout pass must run
          * before shapes are inferred again. */
-        st = qs_pass_fuse_conv(m->g, err);
+        st = qs_pass_fuse_conv(m->g, !(flags & QS_LOAD_NO_RESIDUAL_FUSION), err);
         if (st == QS_OK)
             st = qs_pass_layout(m->g, err);
         if (st == QS_OK)

@@ -17,4 +17,17 @@ struct qs_session {
     qs_plan *plan;        /* for the input dims of the last run; rebuilt when they change */
 };
 
+/* Internal load flags. */
+enum {
+    /* Keep residual Adds out of the fused convolutions, so the conv outputs before the Add stay
+     * observable values (calibration needs their ranges). */
+    QS_LOAD_NO_RESIDUAL_FUSION = 1u << 0,
+};
+
+qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_options *opts,
+                                 uint32_t flags, qs_model **out, qs_error *err);
+/* Run with a per-value observer (see qs_plan_run_observed). */
+qs_status qs_session_run_observed(qs_session *s, const qs_tensor *inputs, size_t n_inputs,
+                                  qs_value_observer observe, void *ctx, qs_error *err);
+
 #endif

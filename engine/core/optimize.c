@@ -256,7 +256,7 @@ static qs_status conv_to_nhwc(qs_graph *g, size_t ci, bool *done, qs_error *err)
     return QS_OK;
 }
 
-qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err) {
+qs_status qs_pass_fuse_conv(qs_graph *g, bool residual, qs_error *err) {
     qs_status st;
     qs_graph_link(g);
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -271,7 +271,7 @@ qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err) {
         qs_node *n = &g->nodes[i];
         /* Residual Add: act(conv + bias + R) is one kernel call. */
         qs_value *y = g->values[n->outputs[0]];
-        if (y->n_consumers == 1 && !y->is_output) {
+        if (residual && y->n_consumers == 1 && !y->is_output) {
             for (size_t c = 0; c < g->n_nodes; c++) {
                 qs_node *add = &g->nodes[c];
                 if (!qs_node_is(add, "Add") || add->n_inputs != 2 || add->n_outputs != 1)

@@ -16,7 +16,7 @@ qs_status qs_pass_remove_identity(qs_graph *g, qs_error *err);
 qs_status qs_pass_fold_batchnorm(qs_graph *g, qs_error *err);
 /* Turn 2-D float Convs with constant weights into ConvNHWC and fuse a following residual Add
  * and activation. Needs annotated shapes (value dims). */
-qs_status qs_pass_fuse_conv(qs_graph *g, qs_error *err);
+qs_status qs_pass_fuse_conv(qs_graph *g, bool residual, qs_error *err);
 /* Give ConvNHWC chains NHWC activations: pools, elementwise ops and Concat follow them, and
  * Transposes are inserted where NCHW is needed again. Needs annotated shapes. */
 qs_status qs_pass_layout(qs_graph *g, qs_error *err);

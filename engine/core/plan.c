@@ -398,12 +398,19 @@ bool qs_plan_matches(const qs_plan *p, const qs_tensor *inputs, size_t n_inputs)
 }
 
 qs_status qs_plan_run(qs_plan *p, const qs_tensor *inputs, qs_threadpool *pool, qs_error *err) {
+    return qs_plan_run_observed(p, inputs, pool, NULL, NULL, err);
+}
+
+qs_status qs_plan_run_observed(qs_plan *p, const qs_tensor *inputs, qs_threadpool *pool,
+                               qs_value_observer observe, void *octx, qs_error *err) {
     const qs_graph *g = p->g;
     for (size_t i = 0; i < g->n_inputs; i++) {
         if (!inputs[i].data && qs_tensor_numel(&inputs[i]) > 0)
             return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, g->values[g->inputs[i]]->name,
                                 "input data is NULL");
         p->views[g->inputs[i]].data = inputs[i].data;
+        if (observe)
+            observe(octx, g->inputs[i], &p->views[g->inputs[i]]);
     }
     qs_exec_ctx ctx = {pool, qs_threadpool_size(pool), p->scratch, p->scratch_bytes};
     for (size_t s = 0; s < p->n_steps; s++) {
@@ -418,6 +425,9 @@ qs_status qs_plan_run(qs_plan *p, const qs_tensor *inputs, qs_threadpool *pool, 
         qs_status st = n->op->run(n, step->in, step->out, &ctx);
         if (st != QS_OK)
             return qs_node_error(err, st, n, "run failed");
+        for (int32_t j = 0; observe && j < n->n_outputs; j++)
+            if (n->outputs[j] >= 0)
+                observe(octx, n->outputs[j], &step->out[j]);
     }
     return QS_OK;
 }

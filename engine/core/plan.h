@@ -38,6 +38,12 @@ void qs_plan_free(qs_plan *p);
 bool qs_plan_matches(const qs_plan *p, const qs_tensor *inputs, size_t n_inputs);
 qs_status qs_plan_run(qs_plan *p, const qs_tensor *inputs, qs_threadpool *pool, qs_error *err);
 
+/* Called with every value a run produces (and the graph inputs), right after it is computed:
+ * calibration and the int8 report watch activations this way. */
+typedef void (*qs_value_observer)(void *ctx, int32_t value, const qs_view *view);
+qs_status qs_plan_run_observed(qs_plan *p, const qs_tensor *inputs, qs_threadpool *pool,
+                               qs_value_observer observe, void *ctx, qs_error *err);
+
 /* Evaluate one node whose inputs all have data, writing freshly allocated outputs into out_data
  * (aligned, caller frees with qs_aligned_free). Used for constant folding. */
 qs_status qs_node_eval(const qs_node *n, const qs_view *in, qs_view *out, qs_threadpool *pool,

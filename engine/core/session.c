@@ -42,6 +42,11 @@ void qs_session_free(qs_session *session) {
 }
 
 qs_status qs_session_run(qs_session *s, const qs_tensor *inputs, size_t n_inputs, qs_error *err) {
+    return qs_session_run_observed(s, inputs, n_inputs, NULL, NULL, err);
+}
+
+qs_status qs_session_run_observed(qs_session *s, const qs_tensor *inputs, size_t n_inputs,
+                                  qs_value_observer observe, void *ctx, qs_error *err) {
     if (!s || (!inputs && n_inputs))
         return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, "session", "session or inputs is NULL");
     const qs_graph *g = s->model->g;
@@ -63,7 +68,7 @@ qs_status qs_session_run(qs_session *s, const qs_tensor *inputs, size_t n_inputs
                                 qs_dtype_name(inputs[i].dtype),
                                 qs_dtype_name(g->values[g->inputs[i]]->dtype));
     }
-    return qs_plan_run(s->plan, inputs, s->pool, err);
+    return qs_plan_run_observed(s->plan, inputs, s->pool, observe, ctx, err);
 }
 
 qs_status qs_session_output(const qs_session *s, size_t i, qs_tensor *out) {

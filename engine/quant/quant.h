@@ -25,7 +25,40 @@ void qs_quantize_weights(const float *w, size_t channels, size_t per_channel, bo
 bool qs_const_scalar_f32(const qs_graph *g, int32_t v, float *out);
 bool qs_const_scalar_int(const qs_graph *g, int32_t v, int32_t *out);
 
+/* ---- calibration statistics ---- */
+
+#define QS_CAL_BINS 2048
+
+/* A value's statistics over a calibration set: exact min/max, a moving average of per-batch
+ * ranges, and a histogram on the grid k * width (width a power of two, so growing the range
+ * merges bins exactly); memory is fixed whatever the number of samples. */
+typedef struct {
+    float min, max;
+    float ema_min, ema_max;
+    uint64_t batches, count;
+    double width;
+    int64_t first;
+    uint64_t bins[QS_CAL_BINS];
+} qs_histogram;
+
+void qs_histogram_init(qs_histogram *h);
+/* Record one batch of values (NaNs ignored). */
+void qs_histogram_add(qs_histogram *h, const float *x, size_t n, float averaging_constant);
+/* The clipping range the observer picks (widened to include 0). Defaults applied for zeroed
+ * option fields. */
+void qs_observer_range(const qs_histogram *h, const qs_quant_options *o, float *lo, float *hi);
+/* Share of the recorded values outside [lo, hi]. */
+double qs_histogram_clipped(const qs_histogram *h, float lo, float hi);
+
+/* The calibrated range of a named value; false if it was never observed. */
+bool qs_calibrator_range(const qs_calibrator *cal, const char *name, float *lo, float *hi);
+const qs_quant_options *qs_calibrator_options(const qs_calibrator *cal);
+
 /* Passes. */
+/* Static quantization: Q/DQ pairs on the activations of quantizable ops (ranges from the
+ * calibrator) and int8 weights, in the form the QDQ lowering takes. */
+qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_quant_options *o,
+                             qs_error *err);
 /* int8 activations (QuantizeLinear with an int8 zero point) become uint8 with zero point + 128:
  * the same grid, the representation our kernels use. */
 qs_status qs_pass_activations_to_u8(qs_graph *g, qs_error *err);
