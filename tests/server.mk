@@ -9,4 +9,12 @@ tests_test_stats_SOURCES = tests/test_stats.c
 tests_test_stats_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server
 tests_test_stats_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_test_stats_LDADD = $(QS_SERVER_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/test_server
+TESTS += tests/test_server
+tests_test_server_SOURCES = tests/test_server.c tests/http_client.c tests/http_client.h
+tests_test_server_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/server -I$(top_srcdir)/tests
+tests_test_server_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBPNG_CFLAGS)
+tests_test_server_LDADD = tests/libqstest.la $(QS_SERVER_LIBS) $(CHECK_LIBS) $(JPEG_LIBS) \
+	$(LIBPNG_LIBS) $(PROTOBUF_C_LIBS) -lz
 # ---- end server tests ----
