@@ -119,6 +119,12 @@ static void tk_pool_task(void *ctx, size_t task, int32_t thread_index) {
     __atomic_fetch_add(&c->hits[task], 1, __ATOMIC_RELAXED);
 }
 
+static void tk_pool_slow_task(void *ctx, size_t task, int32_t thread_index) {
+    if (task % 7 == 0)
+        usleep(200);
+    tk_pool_task(ctx, task, thread_index);
+}
+
 START_TEST(test_threadpool) {
     for (int32_t threads = 1; threads <= 3; threads++) {
         qs_threadpool *pool = NULL;
@@ -135,6 +141,21 @@ START_TEST(test_threadpool) {
             ck_assert_int_eq(c.bad_index, 0);
             if (rep % 100 == 99)
                 usleep(100000); /* let workers fall asleep, then wake them */
+        }
+        qs_threadpool_free(pool);
+    }
+    /* Uneven, slow tasks: every thread takes part and each task still runs exactly once. */
+    for (int32_t threads = 2; threads <= 3; threads++) {
+        qs_threadpool *pool = NULL;
+        ck_assert_int_eq(qs_threadpool_create(threads, &pool), QS_OK);
+        int hits[64];
+        for (int rep = 0; rep < 20; rep++) {
+            memset(hits, 0, sizeof hits);
+            tk_pool_ctx c = {hits, threads, 0};
+            qs_threadpool_run(pool, tk_pool_slow_task, &c, 64);
+            for (size_t i = 0; i < 64; i++)
+                ck_assert_int_eq(hits[i], 1);
+            ck_assert_int_eq(c.bad_index, 0);
         }
         qs_threadpool_free(pool);
     }
