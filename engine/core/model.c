@@ -31,6 +31,9 @@ static qs_status freeze_inputs(qs_graph *g, const qs_model_options *o, qs_error 
         qs_value *v = g->values[g->inputs[k]];
         if (t->rank < 0 || t->rank > QS_MAX_RANK || qs_dtype_size(t->dtype) == 0)
             return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, name, "invalid frozen tensor");
+        if (t->dtype != v->dtype)
+            return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, name, "frozen tensor is %s, the "
+                                "input is %s", qs_dtype_name(t->dtype), qs_dtype_name(v->dtype));
         v->kind = QS_VALUE_CONSTANT;
         v->dtype = t->dtype;
         qs_value_set_shape(v, t->rank, t->dims);
@@ -86,6 +89,21 @@ cleanup:
     qs_plan_free(p);
     free(in);
     return st;
+}
+
+/* Debugging aid (QUANTSERVE_DUMP_GRAPH=1): the optimized graph on stderr. */
+static void dump_graph(const qs_graph *g) {
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qs_node *n = &g->nodes[i];
+        fprintf(stderr, "%3zu %s%s%s \"%s\" (", i, n->domain[0] ? n->domain : "",
+                n->domain[0] ? "." : "", n->op_type, n->name);
+        for (int32_t j = 0; j < n->n_inputs; j++) {
+            const qs_value *v = n->inputs[j] >= 0 ? g->values[n->inputs[j]] : NULL;
+            fprintf(stderr, "%s%s:%s%s", j ? ", " : "", v ? v->name : "-",
+                    v ? qs_dtype_name(v->dtype) : "", v && v->kind == QS_VALUE_CONSTANT ? "c" : "");
+        }
+        fprintf(stderr, ") -> %s\n", n->outputs[0] >= 0 ? g->values[n->outputs[0]]->name : "-");
+    }
 }
 
 static void compute_info(qs_model *m) {
@@ -198,10 +216,13 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
         if (st != QS_OK)
             goto fail;
     }
-    /* Annotation also validates every shape, so a broken model fails here, at load. */
-    st = annotate(m->g, pool, &annotated, err);
-    if (st != QS_OK)
-        goto fail;
+    /* Annotation also validates every shape, so a broken model fails here, at load. (The int8
+     * graph was annotated before lowering; its NHWC operators need the layout pass first.) */
+    if (!int8) {
+        st = annotate(m->g, pool, &annotated, err);
+        if (st != QS_OK)
+            goto fail;
+    }
     if (int8 && !annotated) {
         st = qs_error_set(err, QS_ERR_UNSUPPORTED, "model", "int8 variants need fixed input "
                           "dimensions except the batch");
@@ -233,6 +254,8 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
             m->dynamic_batch = true;
     }
     compute_info(m);
+    if (getenv("QUANTSERVE_DUMP_GRAPH"))
+        dump_graph(m->g);
     qs_threadpool_free(pool);
     *out = m;
     return QS_OK;

@@ -510,7 +510,8 @@ static qs_status layout_node(layout_ctx *c, size_t ni, qs_error *err) {
             int32_t t = insert_transpose(c, v, false, err);
             if (t < 0)
                 return err && err->status ? err->status : QS_ERR_NO_MEMORY;
-            g->nodes[ni].inputs[j] = t;
+            n = &g->nodes[ni]; /* inserting a node may move the node array */
+            n->inputs[j] = t;
         }
         return QS_OK;
     }
@@ -533,7 +534,8 @@ static qs_status layout_node(layout_ctx *c, size_t ni, qs_error *err) {
             if (nv < 0)
                 return err && err->status ? err->status : QS_ERR_NO_MEMORY;
         }
-        g->nodes[ni].inputs[j] = nv;
+        n = &g->nodes[ni]; /* inserting a node may move the node array */
+        n->inputs[j] = nv;
     }
     n = &g->nodes[ni];
     if (role == LAYOUT_POOL) {

@@ -532,15 +532,36 @@ static qs_status lower_passthrough(qs_graph *g, size_t ci, qs_error *err) {
     float xs;
     int32_t xz;
     q_tail t;
-    (void)err;
-    if (c->n_outputs != 1 || c->n_inputs < 1 || !act_dq(g, c->inputs[0], &xr, &xs, &xz) ||
-        !find_q_tail(g, c->outputs[0], &t) || t.act_node >= 0 || t.scale != xs || t.zero != xz)
+    if (c->n_outputs != 1 || c->n_inputs < 1 || !act_dq(g, c->inputs[0], &xr, &xs, &xz))
         return QS_OK;
+    if (find_q_tail(g, c->outputs[0], &t) && t.act_node < 0 && t.scale == xs && t.zero == xz) {
+        c->inputs[0] = xr.q;
+        c->outputs[0] = t.out;
+        g->nodes[t.q_node].dead = true;
+        qs_graph_link(g);
+        return QS_OK;
+    }
+    /* No Q after it (a Flatten before a Gemm): swap the op and the DQ, so the consumer sees
+     * DQ(uint8) and can be lowered too. */
+    char name[256];
+    snprintf(name, sizeof(name), "%.200s_q", g->values[c->outputs[0]]->name);
+    int32_t yq = qs_graph_add_value(g, name);
+    int32_t di = yq < 0 ? -1 : qs_graph_add_node(g, "DequantizeLinear", name);
+    if (di < 0)
+        return oom(err);
+    c = &g->nodes[ci];
+    g->values[yq]->dtype = QS_DTYPE_UINT8;
+    qs_value_set_shape(g->values[yq], g->values[c->outputs[0]]->rank, g->values[c->outputs[0]]->dims);
+    const qs_node *dq = &g->nodes[xr.node];
+    int32_t din[3] = {yq, dq->inputs[1], dq->n_inputs > 2 ? dq->inputs[2] : -1};
+    int32_t dout[1] = {c->outputs[0]};
+    if (qs_node_set_io(&g->nodes[di], din[2] >= 0 ? 3 : 2, din, 1, dout) != QS_OK)
+        return oom(err);
     c->inputs[0] = xr.q;
-    c->outputs[0] = t.out;
-    g->nodes[t.q_node].dead = true;
+    c->outputs[0] = yq;
+    qs_status st = qs_node_bind(g, &g->nodes[di], err);
     qs_graph_link(g);
-    return QS_OK;
+    return st;
 }
 
 qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
