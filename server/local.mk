@@ -33,5 +33,5 @@ bin_PROGRAMS += quantserve
 quantserve_SOURCES = server/main.c
 quantserve_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 quantserve_LDADD = $(QS_SERVER_LIBS)
-EXTRA_DIST += conf/quantserve.json conf/mobilenet_v2.json
+EXTRA_DIST += conf/quantserve.json conf/mobilenet_v2.json conf/README.md
 # ---- end quantserve daemon ----
