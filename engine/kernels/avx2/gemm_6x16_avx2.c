@@ -8,6 +8,68 @@ static inline __m256i qs_mask8(size_t n) {
     return _mm256_loadu_si256((const __m256i *)(const void *)(bits + 8 - n));
 }
 
+/* At most 8 columns left in the panel (e.g. N = 24): skip the all-masked upper half. */
+static void qs_gemm_6x8(size_t mr, size_t kc, const float *a0, const float *a1, const float *a2,
+                        const float *a3, const float *a4, const float *a5, const float *w,
+                        float *c0, float *c1, float *c2, float *c3, float *c4, float *c5,
+                        __m256i m0, bool full, const float *bias, const float *res, size_t ldr,
+                        bool first, bool last, const qs_clamp *clamp) {
+#define QS_LD(p) (full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m0))
+    __m256 v0, v1, v2, v3, v4, v5;
+    if (first) {
+        v0 = bias ? QS_LD(bias) : _mm256_setzero_ps();
+        v1 = v2 = v3 = v4 = v5 = v0;
+    } else {
+        v0 = QS_LD(c0);
+        v1 = QS_LD(c1);
+        v2 = QS_LD(c2);
+        v3 = QS_LD(c3);
+        v4 = QS_LD(c4);
+        v5 = QS_LD(c5);
+    }
+    for (size_t k = 0; k < kc; k++) {
+        const __m256 w0 = _mm256_load_ps(w);
+        w += 16;
+        v0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + k), w0, v0);
+        v1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + k), w0, v1);
+        v2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + k), w0, v2);
+        v3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + k), w0, v3);
+        v4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + k), w0, v4);
+        v5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), w0, v5);
+    }
+    if (last) {
+        if (res) {
+            const float *r1 = mr > 1 ? res + ldr : res;
+            const float *r2 = mr > 2 ? r1 + ldr : r1;
+            const float *r3 = mr > 3 ? r2 + ldr : r2;
+            const float *r4 = mr > 4 ? r3 + ldr : r3;
+            const float *r5 = mr > 5 ? r4 + ldr : r4;
+            v0 = _mm256_add_ps(v0, QS_LD(res));
+            v1 = _mm256_add_ps(v1, QS_LD(r1));
+            v2 = _mm256_add_ps(v2, QS_LD(r2));
+            v3 = _mm256_add_ps(v3, QS_LD(r3));
+            v4 = _mm256_add_ps(v4, QS_LD(r4));
+            v5 = _mm256_add_ps(v5, QS_LD(r5));
+        }
+        const __m256 lo = _mm256_set1_ps(clamp->min), hi = _mm256_set1_ps(clamp->max);
+        v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
+        v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
+        v2 = _mm256_min_ps(_mm256_max_ps(v2, lo), hi);
+        v3 = _mm256_min_ps(_mm256_max_ps(v3, lo), hi);
+        v4 = _mm256_min_ps(_mm256_max_ps(v4, lo), hi);
+        v5 = _mm256_min_ps(_mm256_max_ps(v5, lo), hi);
+    }
+#undef QS_LD
+#define QS_ST(p, v) (full ? _mm256_storeu_ps(p, v) : _mm256_maskstore_ps(p, m0, v))
+    QS_ST(c5, v5);
+    QS_ST(c4, v4);
+    QS_ST(c3, v3);
+    QS_ST(c2, v2);
+    QS_ST(c1, v1);
+    QS_ST(c0, v0);
+#undef QS_ST
+}
+
 void qs_f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float *a, size_t lda,
                             const float *w, float *c, size_t ldc, const float *bias,
                             const float *res, size_t ldr, bool first, bool last,
@@ -30,6 +92,11 @@ void qs_f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float *a, siz
     const __m256i m1 = qs_mask8(nc >= 16 ? 8 : (nc > 8 ? nc - 8 : 0));
     const bool full = nc == 16;
 
+    if (nc <= 8) {
+        qs_gemm_6x8(mr, kc, a0, a1, a2, a3, a4, a5, w, c0, c1, c2, c3, c4, c5, m0, nc == 8, bias,
+                    res, ldr, first, last, clamp);
+        return;
+    }
     __m256 v00, v01, v10, v11, v20, v21, v30, v31, v40, v41, v50, v51;
     if (first) {
         __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
