@@ -66,7 +66,7 @@ typedef struct {
     int32_t a_zero;
     qs_isa isa;
     size_t bytes;
-    int8_t *dw_packed;        /* DEPTHWISE 3x3: ISA-specific repack of dw_weights, or NULL */
+    int8_t *dw_packed;        /* DEPTHWISE: ISA-specific repack of dw_weights, or NULL */
 } qs_q8_conv2d;
 
 /* w_oihw: int8 weights in ONNX OIHW order. bias: int32, out_c values or NULL. */

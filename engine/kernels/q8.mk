@@ -8,6 +8,7 @@ engine_libqsengine_la_SOURCES += engine/kernels/q8_ukernels.h engine/kernels/q8_
 # SIMD int8 kernels: only these files get ISA flags. No FMA contraction, so that float epilogues
 # round exactly like the reference.
 noinst_LTLIBRARIES += engine/kernels/libqsq8_avx2.la
-engine_kernels_libqsq8_avx2_la_SOURCES = engine/kernels/avx2/q8_gemm_avx2.c
+engine_kernels_libqsq8_avx2_la_SOURCES = engine/kernels/avx2/q8_gemm_avx2.c \
+	engine/kernels/avx2/q8_dwconv_avx2.c
 engine_kernels_libqsq8_avx2_la_CFLAGS = $(AM_CFLAGS) $(QS_AVX2_CFLAGS) -ffp-contract=off
 engine_libqsengine_la_LIBADD += engine/kernels/libqsq8_avx2.la

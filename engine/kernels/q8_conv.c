@@ -30,11 +30,6 @@ static bool qs_q8_conv_pointwise(const qs_conv2d_shape *s) {
            s->pad_top == 0 && s->pad_left == 0;
 }
 
-static bool qs_q8_conv_dw3x3(const qs_conv2d_shape *s) {
-    return s->kernel_h == 3 && s->kernel_w == 3 && s->dilation_h == 1 && s->dilation_w == 1 &&
-           s->stride_h == s->stride_w && (s->stride_h == 1 || s->stride_h == 2);
-}
-
 void qs_q8_conv2d_free(qs_q8_conv2d *conv) {
     if (!conv)
         return;
@@ -69,12 +64,12 @@ static qs_status qs_q8_conv2d_create_dw(const qs_q8_kernels *kern, const qs_conv
         out->dw_bias[ch] =
             (int32_t)((uint32_t)(bias ? bias[ch] : 0) - (uint32_t)out->a_zero * sum);
     }
-    if (kern->dw_pack && qs_q8_conv_dw3x3(s)) {
-        const size_t bytes = kern->dw_pack_bytes(c);
+    if (kern->dw_pack && taps <= QS_Q8_DW_MAX_TAPS) {
+        const size_t bytes = kern->dw_pack_bytes(c, taps);
         out->dw_packed = qs_kernels_alloc(bytes);
         if (!out->dw_packed)
             return QS_ERR_NO_MEMORY;
-        kern->dw_pack(out->dw_weights, c, out->dw_packed);
+        kern->dw_pack(out->dw_weights, c, taps, out->dw_packed);
         out->bytes += bytes;
     }
     return QS_OK;
@@ -355,8 +350,8 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
 
     if (conv->algo == QS_CONV_DEPTHWISE) {
         j.dw_fn = j.kern->dwconv;
-        if (j.kern->dwconv3x3 && conv->dw_packed && !j.f32_out && qs_q8_conv_dw3x3(&j.s))
-            j.dw_fn = j.kern->dwconv3x3;
+        if (j.kern->dwconv_packed && conv->dw_packed)
+            j.dw_fn = j.kern->dwconv_packed;
         qs_threadpool_run(pool, qs_q8_dw_task, &j, j.s.n * j.s.out_h);
         return;
     }

@@ -71,6 +71,7 @@ typedef void (*qs_q8_add_fn)(const uint8_t *a, int32_t za, float ra, const uint8
 typedef void (*qs_q8_avgpool_fn)(const uint8_t *x, size_t hw, size_t c, int32_t zx, float mult,
                                  int32_t zy, uint8_t *y);
 #define QS_Q8_POOL_MAX_HW ((size_t)1 << 23)
+#define QS_Q8_DW_MAX_TAPS 64
 
 typedef struct {
     qs_isa isa;
@@ -79,12 +80,13 @@ typedef struct {
     qs_q8_gemm_ukernel_fn gemm_u8;
     qs_q8_gemm_ukernel_fn gemm_f32;
     const char *dwconv_name;
+    /* Depthwise over w (layout [tap][c]), any kernel; the reference. */
     qs_q8_dwconv_row_fn dwconv;
-    /* Specialized 3x3 depthwise (dilation 1, stride 1 or 2) reading dw_packed, or NULL. */
-    qs_q8_dwconv_row_fn dwconv3x3;
-    /* dw_packed bytes for c channels and how to fill it (NULL: no repack). */
-    size_t (*dw_pack_bytes)(size_t c);
-    void (*dw_pack)(const int8_t *w_tc, size_t c, int8_t *dst);
+    /* Depthwise over w_packed (kernels of at most QS_Q8_DW_MAX_TAPS taps), or NULL; the packing
+     * is made at create time with dw_pack into dw_pack_bytes(c, taps) bytes. */
+    qs_q8_dwconv_row_fn dwconv_packed;
+    size_t (*dw_pack_bytes)(size_t c, size_t taps);
+    void (*dw_pack)(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);
     qs_q8_quantize_fn quantize;
     qs_q8_dequantize_fn dequantize;
     qs_f32_minmax_fn minmax;
@@ -162,5 +164,8 @@ void qs_q8_gemm_u8_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a
 void qs_q8_gemm_f32_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p);
+void qs_q8_dwconv__avx2(const qs_q8_dw_args *args, size_t oh, void *out_row);
+size_t qs_q8_dw_pack_bytes__avx2(size_t c, size_t taps);
+void qs_q8_dw_pack__avx2(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);
 
 #endif
