@@ -133,16 +133,24 @@ qv_dw3x3_interior(const qs_dw_args *p, const float *const row[3], size_t ow0, si
         float *o = out_row + ow * c;
         const float *r = res_row ? res_row + ow * c : NULL;
         const float *w = p->w;
-#define QV_TAP2(rp, off, wi)                                                                   \
+    /* Three partial sums per pixel (one per kernel row): short FMA chains, so the latency of
+     * one block does not hold up the next. */
+#define QV_TAP2(x0, x1, rp, off, wi)                                                           \
     do {                                                                                       \
         const QV wv = QV_LOAD(w + (wi) * QV_W);                                                \
-        a0 = QV_FMA(QV_LD((rp) + (off)), wv, a0);                                              \
-        a1 = QV_FMA(QV_LD((rp) + (off) + sc), wv, a1);                                         \
+        x0 = QV_FMA(QV_LD((rp) + (off)), wv, x0);                                              \
+        x1 = QV_FMA(QV_LD((rp) + (off) + sc), wv, x1);                                         \
     } while (0)
 #define QV_BODY2                                                                               \
-    QV_TAP2(r0, 0, 0); QV_TAP2(r0, d, 1); QV_TAP2(r0, 2 * d, 2);                               \
-    QV_TAP2(r1, 0, 3); QV_TAP2(r1, d, 4); QV_TAP2(r1, 2 * d, 5);                               \
-    QV_TAP2(r2, 0, 6); QV_TAP2(r2, d, 7); QV_TAP2(r2, 2 * d, 8)
+    QV b0 = QV_MUL(QV_LD(r1), QV_LOAD(w + 3 * QV_W));                                          \
+    QV b1 = QV_MUL(QV_LD(r1 + sc), QV_LOAD(w + 3 * QV_W));                                     \
+    QV e0 = QV_MUL(QV_LD(r2), QV_LOAD(w + 6 * QV_W));                                          \
+    QV e1 = QV_MUL(QV_LD(r2 + sc), QV_LOAD(w + 6 * QV_W));                                     \
+    QV_TAP2(a0, a1, r0, 0, 0); QV_TAP2(a0, a1, r0, d, 1); QV_TAP2(a0, a1, r0, 2 * d, 2);       \
+    QV_TAP2(b0, b1, r1, d, 4); QV_TAP2(b0, b1, r1, 2 * d, 5);                                  \
+    QV_TAP2(e0, e1, r2, d, 7); QV_TAP2(e0, e1, r2, 2 * d, 8);                                  \
+    a0 = QV_ADD(a0, QV_ADD(b0, e0));                                                           \
+    a1 = QV_ADD(a1, QV_ADD(b1, e1))
         size_t c0 = 0;
         for (; c0 < nfull; c0 += QV_W, w += 9 * QV_W, r0 += QV_W, r1 += QV_W, r2 += QV_W) {
 #define QV_LD(ptr) QV_LOAD(ptr)
