@@ -15,6 +15,7 @@ typedef struct {
     int json;
     qs_optimize_level optimize;
     qs_variant_kind variant;
+    int calib_samples;
     unsigned seed;
 } bench_args;
 
@@ -35,6 +36,61 @@ static double percentile(const double *sorted, int n, double p) {
     return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+static const char *variant_name(qs_variant_kind v) {
+    switch (v) {
+    case QS_VARIANT_INT8_QDQ: return "qdq";
+    case QS_VARIANT_INT8_DYNAMIC: return "dynamic";
+    case QS_VARIANT_INT8_STATIC: return "static";
+    default: return "fp32";
+    }
+}
+
+/* Random-input calibration for --variant static (speed measurements only). */
+static qs_calibrator *calibrate(const char *path, const bench_args *a, qs_error *err) {
+    qs_calibrator *cal = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size ||
+        qs_calibrator_create(buf, (size_t)size, NULL, &cal, err) != QS_OK) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    free(buf);
+    qs_model *m = NULL;
+    if (qs_model_load_file(path, NULL, &m, err) != QS_OK) {
+        qs_calibrator_free(cal);
+        return NULL;
+    }
+    qs_tensor in;
+    const char *name;
+    qs_model_input(m, 0, &name, &in);
+    for (int32_t d = 0; d < in.rank; d++)
+        if (in.dims[d] < 0)
+            in.dims[d] = 1;
+    size_t n = qs_tensor_numel(&in);
+    float *x = malloc(n * sizeof(float));
+    for (int s = 0; x && s < a->calib_samples; s++) {
+        for (size_t k = 0; k < n; k++)
+            x[k] = (float)rand() / ((float)RAND_MAX + 1.0f) * 2.0f - 1.0f;
+        in.data = x;
+        if (qs_calibrator_observe(cal, &in, 1, err) != QS_OK) {
+            qs_calibrator_free(cal);
+            cal = NULL;
+            break;
+        }
+    }
+    free(x);
+    qs_model_free(m);
+    return cal;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: quantserve-bench MODEL.onnx [options]\n"
@@ -43,7 +99,10 @@ static void usage(FILE *f) {
             "  --runs R        timed runs (default 50)\n"
             "  --warmup W      untimed runs first (default 10)\n"
             "  --optimize all|none  graph optimization (default all)\n"
-            "  --variant fp32|qdq   fp32, or run a pre-quantized (QDQ) model in int8\n"
+            "  --variant V     fp32 (default); qdq: a pre-quantized model in int8; dynamic: int8\n"
+            "                  weights, per-run activation ranges; static: int8 calibrated on\n"
+            "                  --calib-samples random inputs (for speed only: random ranges)\n"
+            "  --calib-samples N  calibration samples for --variant static (default 8)\n"
             "  --seed S        input seed (default 1)\n"
             "  --json          one JSON line instead of text\n"
             "Inputs are uniform random in [-1, 1) (float) or zeros (other types).\n");
@@ -55,9 +114,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         {"runs", required_argument, 0, 'r'},    {"warmup", required_argument, 0, 'w'},
         {"optimize", required_argument, 0, 'o'}, {"seed", required_argument, 0, 's'},
         {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
-        {"variant", required_argument, 0, 'v'},
+        {"variant", required_argument, 0, 'v'}, {"calib-samples", required_argument, 0, 'c'},
         {0, 0, 0, 0}};
-    *a = (bench_args){NULL, 1, 1, 50, 10, 0, QS_OPTIMIZE_ALL, QS_VARIANT_FP32, 1};
+    *a = (bench_args){NULL, 1, 1, 50, 10, 0, QS_OPTIMIZE_ALL, QS_VARIANT_FP32, 8, 1};
     int c;
     while ((c = getopt_long(argc, argv, "t:b:r:w:o:s:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -80,9 +139,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                 a->variant = QS_VARIANT_FP32;
             else if (strcmp(optarg, "qdq") == 0)
                 a->variant = QS_VARIANT_INT8_QDQ;
+            else if (strcmp(optarg, "dynamic") == 0)
+                a->variant = QS_VARIANT_INT8_DYNAMIC;
+            else if (strcmp(optarg, "static") == 0)
+                a->variant = QS_VARIANT_INT8_STATIC;
             else
                 return 2;
             break;
+        case 'c': a->calib_samples = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: return 2;
         }
@@ -111,12 +175,24 @@ int main(int argc, char **argv) {
     qs_model_options_init(&mo);
     mo.optimize = a.optimize;
     mo.variant = a.variant;
+    qs_calibrator *cal = NULL;
+    if (a.variant == QS_VARIANT_INT8_STATIC) {
+        cal = calibrate(a.model, &a, &err);
+        if (!cal) {
+            fprintf(stderr, "quantserve-bench: calibration failed: %s: %s\n", err.where,
+                    err.message);
+            return 1;
+        }
+        mo.calibration = cal;
+    }
     double t0 = now_ms();
     if (qs_model_load_file(a.model, &mo, &model, &err) != QS_OK) {
         fprintf(stderr, "quantserve-bench: %s: %s: %s\n", a.model, err.where, err.message);
+        qs_calibrator_free(cal);
         return 1;
     }
     double load_ms = now_ms() - t0;
+    qs_calibrator_free(cal);
     qs_session_options so;
     qs_session_options_init(&so);
     so.threads = a.threads;
@@ -182,7 +258,7 @@ int main(int argc, char **argv) {
                        "\"peak_rss_mb\":%.1f,\"arena_mb\":%.3f,\"weight_mb\":%.3f,\"packed_mb\":%.3f,"
                        "\"nodes\":%llu,\"onnx_nodes\":%llu}\n",
                        qs_engine_version(), a.model, qs_isa_name(qs_engine_isa()),
-                       a.variant == QS_VARIANT_FP32 ? "fp32" : "qdq",
+                       variant_name(a.variant),
                        a.optimize == QS_OPTIMIZE_ALL ? "all" : "none", a.threads, a.batch, med,
                        p90, lat[0], a.runs, a.warmup, load_ms, first_ms,
                        a.batch * 1000.0 / med, faults, (double)rss_kb / 1024.0,
@@ -191,8 +267,8 @@ int main(int argc, char **argv) {
                        (unsigned long long)info.onnx_node_count);
             } else {
                 printf("model        %s\n", a.model);
-                printf("isa          %s, %d thread(s), batch %d\n", qs_isa_name(qs_engine_isa()),
-                       a.threads, a.batch);
+                printf("isa          %s, %d thread(s), batch %d, variant %s\n",
+                       qs_isa_name(qs_engine_isa()), a.threads, a.batch, variant_name(a.variant));
                 printf("load         %.1f ms (%llu ONNX nodes -> %llu)\n", load_ms,
                        (unsigned long long)info.onnx_node_count,
                        (unsigned long long)info.node_count);

@@ -106,14 +106,45 @@ static void dump_graph(const qs_graph *g) {
     }
 }
 
+/* Free the data of constants that only prepared operators read (their packed copy is what runs),
+ * keeping dims for shape inference; marks them released in `released`. */
+static void release_packed_constants(qs_graph *g, uint8_t *released) {
+    uint8_t *needed = calloc(g->n_values ? g->n_values : 1, 1);
+    if (!needed)
+        return;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qs_node *n = &g->nodes[i];
+        if (n->op->flags & QS_OP_RUN_SKIPS_CONSTANTS)
+            continue;
+        for (int32_t j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] >= 0)
+                needed[n->inputs[j]] = 1;
+    }
+    for (size_t i = 0; i < g->n_outputs; i++)
+        needed[g->outputs[i]] = 1;
+    for (size_t v = 0; v < g->n_values; v++) {
+        qs_value *val = g->values[v];
+        if (val->kind != QS_VALUE_CONSTANT || needed[v] || !val->data)
+            continue;
+        qs_aligned_free(val->data);
+        val->data = NULL;
+        released[v] = 1;
+    }
+    free(needed);
+}
+
 static void compute_info(qs_model *m) {
     qs_graph *g = m->g;
     qs_model_info *info = &m->info;
     uint8_t *seen = calloc(g->n_values ? g->n_values : 1, 1);
+    uint8_t *released = calloc(g->n_values ? g->n_values : 1, 1);
     info->file_bytes = g->file_bytes;
     info->onnx_node_count = g->onnx_node_count;
     info->node_count = g->n_nodes;
-    for (size_t i = 0; i < g->n_nodes && seen; i++) {
+    if (!seen || !released)
+        goto done;
+    release_packed_constants(g, released);
+    for (size_t i = 0; i < g->n_nodes; i++) {
         const qs_node *n = &g->nodes[i];
         for (int32_t j = 0; j < n->n_inputs; j++) {
             int32_t v = n->inputs[j];
@@ -121,7 +152,8 @@ static void compute_info(qs_model *m) {
                 continue;
             seen[v] = 1;
             const qs_value *val = g->values[v];
-            info->weight_bytes += qs_value_bytes(val);
+            if (!released[v])
+                info->weight_bytes += qs_value_bytes(val);
             if (val->dtype == QS_DTYPE_FLOAT32 || val->dtype == QS_DTYPE_INT8 ||
                 val->dtype == QS_DTYPE_UINT8 || val->dtype == QS_DTYPE_INT32)
                 info->parameter_count += qs_value_numel(val);
@@ -129,7 +161,11 @@ static void compute_info(qs_model *m) {
         if (n->op->packed_bytes)
             info->packed_bytes += n->op->packed_bytes(n);
     }
+    /* What execution holds: constants still read at run time plus the packed ones. */
+    info->weight_bytes += info->packed_bytes;
+done:
     free(seen);
+    free(released);
 }
 
 qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_options *opts,
@@ -152,12 +188,11 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
         qs_model_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->variant == QS_VARIANT_INT8_DYNAMIC)
-        return qs_error_set(err, QS_ERR_UNSUPPORTED, "model", "this int8 mode is not available yet");
     if (opts->variant == QS_VARIANT_INT8_STATIC && !opts->calibration)
         return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, "model",
                             "static quantization needs a calibration");
-    if (opts->variant != QS_VARIANT_FP32 && opts->variant != QS_VARIANT_INT8_QDQ)
+    if (opts->variant != QS_VARIANT_FP32 && opts->variant != QS_VARIANT_INT8_QDQ &&
+        opts->variant != QS_VARIANT_INT8_DYNAMIC && opts->variant != QS_VARIANT_INT8_STATIC)
         return qs_error_set(err, QS_ERR_INVALID_ARGUMENT, "model", "unknown variant kind %d",
                             (int)opts->variant);
     m = calloc(1, sizeof(*m));
@@ -180,7 +215,12 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
     st = qs_graph_sort(m->g, err);
     if (st != QS_OK)
         goto fail;
-    bool int8 = opts->variant != QS_VARIANT_FP32;
+    /* int8: the whole graph goes through the QDQ lowering. Dynamic mode is float in between and
+     * rewrites the fused float graph at the end. */
+    bool int8 = opts->variant == QS_VARIANT_INT8_QDQ || opts->variant == QS_VARIANT_INT8_STATIC;
+    bool dynamic = opts->variant == QS_VARIANT_INT8_DYNAMIC;
+    if (dynamic)
+        flags |= QS_LOAD_NO_RESIDUAL_FUSION;
     st = qs_pass_fold_constants(m->g, pool, int8, err);
     if (st != QS_OK)
         goto fail;
@@ -229,12 +269,19 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
         goto fail;
     }
     /* The int8 operators exist only in NHWC form: int8 variants always get the layout pass. */
-    if (annotated && (opts->optimize == QS_OPTIMIZE_ALL || int8)) {
+    if (annotated && (opts->optimize == QS_OPTIMIZE_ALL || int8 || dynamic)) {
         /* Fusion makes ConvNHWC nodes that still read NCHW values: the layout pass must run
          * before shapes are inferred again. */
         st = qs_pass_fuse_conv(m->g, !(flags & QS_LOAD_NO_RESIDUAL_FUSION), err);
         if (st == QS_OK)
             st = qs_pass_layout(m->g, err);
+        if (st == QS_OK)
+            st = annotate(m->g, pool, &annotated, err);
+        if (st != QS_OK)
+            goto fail;
+    }
+    if (dynamic) {
+        st = qs_pass_dynamic(m->g, opts->quant, err);
         if (st == QS_OK)
             st = annotate(m->g, pool, &annotated, err);
         if (st != QS_OK)

@@ -34,6 +34,9 @@ enum {
     /* Output may alias input 0 (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout): same
      * bytes, new dims. The planner then makes the output a view of the input. */
     QS_OP_ALIAS_INPUT0 = 1u << 1,
+    /* After prepare, run reads no constant input's data (prepare packed what it needs; infer
+     * reads only their dims). The loader then frees constants only such ops read. */
+    QS_OP_RUN_SKIPS_CONSTANTS = 1u << 2,
 };
 
 typedef struct qs_op {

@@ -224,7 +224,7 @@ static uint64_t qconv_packed(const qs_node *n) {
 
 const qs_op qs_op_qlinear_conv_nhwc = {
     .type = "QLinearConvNHWC", .domain = QS_QDOMAIN, .min_inputs = 5, .max_inputs = 9,
-    .min_outputs = 1, .max_outputs = 1, .init = qconv_init, .infer = qconv_infer,
+    .min_outputs = 1, .max_outputs = 1, .flags = QS_OP_RUN_SKIPS_CONSTANTS, .init = qconv_init, .infer = qconv_infer,
     .scratch_bytes = qconv_scratch, .prepare = qconv_prepare, .run = qconv_run,
     .free_params = qconv_free, .packed_bytes = qconv_packed,
 };

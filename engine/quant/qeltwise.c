@@ -69,7 +69,7 @@ static qs_status qadd_run(const qs_node *n, const qs_view *in, qs_view *out, qs_
 
 const qs_op qs_op_qlinear_add = {
     .type = "QLinearAdd", .domain = QS_QDOMAIN, .min_inputs = 8, .max_inputs = 8,
-    .min_outputs = 1, .max_outputs = 1, .init = qelt_init, .infer = qadd_infer,
+    .min_outputs = 1, .max_outputs = 1, .flags = QS_OP_RUN_SKIPS_CONSTANTS, .init = qelt_init, .infer = qadd_infer,
     .prepare = qadd_prepare, .run = qadd_run,
 };
 
@@ -105,6 +105,6 @@ static qs_status qgap_run(const qs_node *n, const qs_view *in, qs_view *out, qs_
 
 const qs_op qs_op_qlinear_global_average_pool_nhwc = {
     .type = "QLinearGlobalAveragePoolNHWC", .domain = QS_QDOMAIN, .min_inputs = 5,
-    .max_inputs = 5, .min_outputs = 1, .max_outputs = 1, .init = qelt_init, .infer = qgap_infer,
+    .max_inputs = 5, .min_outputs = 1, .max_outputs = 1, .flags = QS_OP_RUN_SKIPS_CONSTANTS, .init = qelt_init, .infer = qgap_infer,
     .prepare = qgap_prepare, .run = qgap_run,
 };

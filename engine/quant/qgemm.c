@@ -129,7 +129,7 @@ static uint64_t qgemm_packed(const qs_node *n) {
 
 const qs_op qs_op_qgemm = {
     .type = "QGemm", .domain = QS_QDOMAIN, .min_inputs = 5, .max_inputs = 9,
-    .min_outputs = 1, .max_outputs = 1, .init = qgemm_init, .infer = qgemm_infer,
+    .min_outputs = 1, .max_outputs = 1, .flags = QS_OP_RUN_SKIPS_CONSTANTS, .init = qgemm_init, .infer = qgemm_infer,
     .prepare = qgemm_prepare, .run = qgemm_run, .free_params = qgemm_free,
     .packed_bytes = qgemm_packed,
 };

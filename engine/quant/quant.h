@@ -67,6 +67,9 @@ qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err);
 /* Remove DequantizeLinear(QuantizeLinear(x)) round trips on activations (fp32 variant of a QDQ
  * model). */
 qs_status qs_pass_strip_activation_qdq(qs_graph *g, qs_error *err);
+/* Dynamic quantization of the optimized (NHWC) fp32 graph: ConvNHWC (not depthwise, no fused
+ * residual) -> DynQConvNHWC, Gemm/MatMul with constant weights -> DynQGemm. */
+qs_status qs_pass_dynamic(qs_graph *g, const qs_quant_options *o, qs_error *err);
 /* Drop nodes whose outputs nobody reads. */
 qs_status qs_pass_dead_code(qs_graph *g, qs_error *err);
 

@@ -59,6 +59,13 @@ static inline __m256 qs_perm_f32(const float *p, size_t q) {
     return _mm256_loadu2_m128(p + 16 + 4 * q, p + 4 * q);
 }
 
+static inline __m256 qs_dw_requant(__m256i acc, const int32_t *bias, const float *scale,
+                                   size_t q, __m256 lo, __m256 hi) {
+    const __m256i s = _mm256_add_epi32(acc, qs_perm_i32(bias, q));
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s), qs_perm_f32(scale, q));
+    return _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+}
+
 void qs_q8_dwconv__avx2(const qs_q8_dw_args *p, size_t oh, void *out_row) {
     const size_t c = p->c, taps = p->kernel_h * p->kernel_w, pairs = qs_dw_pairs(taps);
     const size_t blocks = (c + QS_DW_BLOCK - 1) / QS_DW_BLOCK;
@@ -70,15 +77,30 @@ void qs_q8_dwconv__avx2(const qs_q8_dw_args *p, size_t oh, void *out_row) {
     const __m256i zero = _mm256_setzero_si256();
     const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
     const __m256i out_zero = _mm256_set1_epi32(p->out_zero);
+    /* Bias and scale of a partial last block, zero-padded to a whole block. */
+    int32_t tail_bias[QS_DW_BLOCK] = {0};
+    float tail_scale[QS_DW_BLOCK] = {0};
+    if (c % QS_DW_BLOCK) {
+        const size_t off = c - c % QS_DW_BLOCK;
+        memcpy(tail_bias, p->bias + off, (c - off) * sizeof *tail_bias);
+        memcpy(tail_scale, p->scale + off, (c - off) * sizeof *tail_scale);
+    }
+    /* Rows of the window: the image row, or NULL for padding. */
+    const uint8_t *rows[QS_Q8_DW_MAX_TAPS];
+    for (size_t kh = 0; kh < p->kernel_h; kh++) {
+        const size_t ih = oh * p->stride_h + kh * p->dilation_h - p->pad_top;
+        const bool ok = oh * p->stride_h + kh * p->dilation_h >= p->pad_top && ih < p->in_h;
+        rows[kh] = ok ? p->in + ih * p->in_w * c : NULL;
+    }
     for (size_t ow = 0; ow < p->out_w; ow++) {
+        size_t kw0, kw1;
+        qs_dw_taps(ow, p->pad_left, p->stride_w, p->dilation_w, p->kernel_w, p->in_w, &kw0, &kw1);
+        /* Input column of tap kw is iw0 + kw * dilation (wrapping below 0 for left padding). */
+        const size_t iw0 = ow * p->stride_w - p->pad_left;
         for (size_t kh = 0, t = 0; kh < p->kernel_h; kh++) {
-            const size_t ih = oh * p->stride_h + kh * p->dilation_h - p->pad_top;
-            const bool row_ok = oh * p->stride_h + kh * p->dilation_h >= p->pad_top && ih < p->in_h;
             for (size_t kw = 0; kw < p->kernel_w; kw++, t++) {
-                const size_t iw = ow * p->stride_w + kw * p->dilation_w - p->pad_left;
-                const bool ok = row_ok && ow * p->stride_w + kw * p->dilation_w >= p->pad_left &&
-                                iw < p->in_w;
-                base[t] = ok ? p->in + (ih * p->in_w + iw) * c : pad;
+                const bool ok = rows[kh] && kw >= kw0 && kw < kw1;
+                base[t] = ok ? rows[kh] + (iw0 + kw * p->dilation_w) * c : pad;
                 keep[t] = ok ? ~(size_t)0 : 0;
             }
         }
@@ -114,26 +136,13 @@ void qs_q8_dwconv__avx2(const qs_q8_dw_args *p, size_t oh, void *out_row) {
                 acc3 = _mm256_add_epi32(acc3, _mm256_madd_epi16(_mm256_unpackhi_epi8(bhi, zero),
                                                                 _mm256_load_si256(wv + 3)));
             }
-            /* Per-channel bias and scale, padded at the right edge. */
-            const int32_t *bias = p->bias + off;
-            const float *scale = p->scale + off;
-            int32_t tb[QS_DW_BLOCK];
-            float ts[QS_DW_BLOCK];
-            if (n < QS_DW_BLOCK) {
-                memset(tb, 0, sizeof tb);
-                memset(ts, 0, sizeof ts);
-                memcpy(tb, bias, n * sizeof *tb);
-                memcpy(ts, scale, n * sizeof *ts);
-                bias = tb;
-                scale = ts;
-            }
+            const int32_t *bias = n == QS_DW_BLOCK ? p->bias + off : tail_bias;
+            const float *scale = n == QS_DW_BLOCK ? p->scale + off : tail_scale;
             __m256 v[4];
-            const __m256i accs[4] = {acc0, acc1, acc2, acc3};
-            for (size_t q = 0; q < 4; q++) {
-                const __m256i s = _mm256_add_epi32(accs[q], qs_perm_i32(bias, q));
-                v[q] = _mm256_mul_ps(_mm256_cvtepi32_ps(s), qs_perm_f32(scale, q));
-                v[q] = _mm256_min_ps(_mm256_max_ps(v[q], lo), hi);
-            }
+            v[0] = qs_dw_requant(acc0, bias, scale, 0, lo, hi);
+            v[1] = qs_dw_requant(acc1, bias, scale, 1, lo, hi);
+            v[2] = qs_dw_requant(acc2, bias, scale, 2, lo, hi);
+            v[3] = qs_dw_requant(acc3, bias, scale, 3, lo, hi);
             if (p->f32_out) {
                 float *o = (float *)out_row + ow * c + off;
                 float t[QS_DW_BLOCK];
@@ -145,12 +154,13 @@ void qs_q8_dwconv__avx2(const qs_q8_dw_args *p, size_t oh, void *out_row) {
                 if (dst == t)
                     memcpy(o, t, n * sizeof *o);
             } else {
-                __m256i r[4];
-                for (size_t q = 0; q < 4; q++)
-                    r[q] = _mm256_add_epi32(_mm256_cvtps_epi32(v[q]), out_zero);
+                const __m256i r0 = _mm256_add_epi32(_mm256_cvtps_epi32(v[0]), out_zero);
+                const __m256i r1 = _mm256_add_epi32(_mm256_cvtps_epi32(v[1]), out_zero);
+                const __m256i r2 = _mm256_add_epi32(_mm256_cvtps_epi32(v[2]), out_zero);
+                const __m256i r3 = _mm256_add_epi32(_mm256_cvtps_epi32(v[3]), out_zero);
                 /* In-lane packs restore the natural channel order. */
-                const __m256i w01 = _mm256_packs_epi32(r[0], r[1]);
-                const __m256i w23 = _mm256_packs_epi32(r[2], r[3]);
+                const __m256i w01 = _mm256_packs_epi32(r0, r1);
+                const __m256i w23 = _mm256_packs_epi32(r2, r3);
                 const __m256i bytes = _mm256_packus_epi16(w01, w23);
                 uint8_t *o = (uint8_t *)out_row + ow * c + off;
                 if (n == QS_DW_BLOCK) {
