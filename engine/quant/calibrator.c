@@ -246,7 +246,7 @@ qs_status qs_calibrator_load(qs_calibrator *c, const char *path, qs_error *err) 
         if (v < 0 || c->slot[v] < 0 ||
             fscanf(f, " s %la %la %la %la %" SCNu64 " %" SCNu64 " %la %" SCNd64 " b %zu", &mn, &mx,
                    &emn, &emx, &batches, &n, &width, &first, &nnz) != 9 || nnz > QS_CAL_BINS ||
-            !(width > 0.0) || !isfinite(width)) {
+            !(width >= 0.0) || !isfinite(width) || (width == 0.0 && (n || nnz))) {
             st = qs_error_set(err, QS_ERR_INVALID_ARGUMENT, path, "bad entry for \"%s\"", name);
             goto done;
         }
