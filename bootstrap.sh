@@ -2,6 +2,7 @@
 # quantserve bootstrap: install build dependencies (Debian), build, then serve or test.
 #   ./bootstrap.sh serve [ARGS...]   build and start the server on the bundled default model
 #   ./bootstrap.sh check             build and run the test suite (make check)
+#   ./bootstrap.sh deps              only install the Debian build packages (docker/Dockerfile uses it)
 # Environment: QS_CONFIGURE_FLAGS (extra ./configure flags), QS_SKIP_APT=1 (skip apt-get),
 #              QS_JOBS (parallel make jobs, default: number of cores).
 set -euo pipefail
@@ -40,9 +41,10 @@ build() {
 }
 
 install_packages
+[ "$mode" = deps ] && exit 0
 build
 case "$mode" in
     serve) exec ./quantserve --config conf/quantserve.json "$@" ;;
     check) make -j"${QS_JOBS:-$(nproc)}" check ;;
-    *) echo "usage: $0 serve|check" >&2; exit 2 ;;
+    *) echo "usage: $0 serve|check|deps" >&2; exit 2 ;;
 esac
