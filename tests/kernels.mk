@@ -8,6 +8,6 @@ tests_test_kernels_LDADD = engine/libqsengine.la $(CHECK_LIBS)
 check_PROGRAMS += tests/test_kernels_avx512emu
 TESTS += tests/test_kernels_avx512emu
 tests_test_kernels_avx512emu_SOURCES = tests/test_kernels.c
-tests_test_kernels_avx512emu_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DQS_TEST_AVX512_EMU
+tests_test_kernels_avx512emu_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DQS_TEST_AVX512_EMU -Wno-psabi
 tests_test_kernels_avx512emu_LDADD = engine/libqsengine.la $(CHECK_LIBS)
 # ---- end kernel tests ----
