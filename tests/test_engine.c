@@ -548,6 +548,51 @@ START_TEST(test_int8_variants_track_fp32) {
 }
 END_TEST
 
+/* The fp32-vs-int8 report on the QDQ MobileNetV2 (its fp32 variant against its int8 variant):
+ * every quantized activation is paired, errors are finite and ranked, the image agrees. */
+START_TEST(test_quant_report_mobilenet_v2) {
+    const char *shared = shared_data();
+    char path[1024];
+    if (!shared)
+        return;
+    qst_npy x;
+    snprintf(path, sizeof(path), "%s/models/mobilenet_v2/test_vectors/"
+             "ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy", shared);
+    ck_assert_int_eq(qst_npy_load(path, &x), 0);
+    snprintf(path, sizeof(path), "%s/models/mobilenet_v2/mobilenet_v2_int8_qdq.onnx", shared);
+    qs_model_options o;
+    qs_model_options_init(&o);
+    qs_model *f = NULL, *q = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_int_eq(qs_model_load_file(path, &o, &f, &err), QS_OK);
+    o.variant = QS_VARIANT_INT8_QDQ;
+    ck_assert_int_eq(qs_model_load_file(path, &o, &q, &err), QS_OK);
+    qs_quant_report *r = NULL;
+    ck_assert_int_eq(qs_quant_report_create(f, q, &r, &err), QS_OK);
+    qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 3, 224, 224}, .data = x.data};
+    ck_assert_int_eq(qs_quant_report_add(r, &in, 1, &err), QS_OK);
+    const qs_layer_report *layers;
+    size_t n = qs_quant_report_layers(r, &layers);
+    ck_assert_uint_ge(n, 50); /* 52 convolutions, 10 adds, the pool: most are comparable */
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(isfinite(layers[i].sqnr_db) && layers[i].sqnr_db > 10.0);
+        ck_assert(layers[i].cosine > 0.95 && layers[i].cosine <= 1.0 + 1e-9);
+        if (i)
+            ck_assert(layers[i].sqnr_db >= layers[i - 1].sqnr_db);
+    }
+    qs_model_agreement a;
+    qs_quant_report_agreement(r, &a);
+    ck_assert_uint_eq(a.samples, 1);
+    ck_assert(a.top1_agreement == 1.0);
+    ck_assert(a.mean_kl >= 0.0 && a.mean_kl < 0.05);
+    qs_quant_report_free(r);
+    qs_model_free(f);
+    qs_model_free(q);
+    qst_npy_free(&x);
+}
+END_TEST
+
 static Suite *engine_suite(void) {
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("load");
@@ -570,6 +615,7 @@ static Suite *engine_suite(void) {
     tcase_add_test(tc, test_tf_mobilenet_v2_matches_ort);
     tcase_add_test(tc, test_tf_mobilenet_v1_matches_ort);
     tcase_add_test(tc, test_mobilenet_v2_qdq_int8_matches_ort);
+    tcase_add_test(tc, test_quant_report_mobilenet_v2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -37,6 +37,7 @@ static void quant_free(qs_quant *q) {
         return;
     free(q->scale);
     free(q->zero_point);
+    free(q->source);
     free(q);
 }
 

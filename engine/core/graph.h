@@ -22,6 +22,7 @@ typedef struct {
     size_t count;
     float *scale;
     int32_t *zero_point;
+    char *source;      /* name of the float value this quantizes (for the int8 report), or NULL */
 } qs_quant;
 
 typedef enum {

@@ -249,6 +249,8 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
         if (st == QS_OK)
             st = qs_pass_activations_to_u8(m->g, err);
         if (st == QS_OK)
+            st = qs_pass_mark_quant_points(m->g, err);
+        if (st == QS_OK)
             st = qs_pass_lower_qdq(m->g, err);
         /* Weights of the ops left in float are dequantized now. */
         if (st == QS_OK)

@@ -9,6 +9,12 @@ engine_libqsengine_la_SOURCES += engine/kernels/q8_ukernels.h engine/kernels/q8_
 # round exactly like the reference.
 noinst_LTLIBRARIES += engine/kernels/libqsq8_avx2.la
 engine_kernels_libqsq8_avx2_la_SOURCES = engine/kernels/avx2/q8_gemm_avx2.c \
-	engine/kernels/avx2/q8_dwconv_avx2.c
+	engine/kernels/avx2/q8_dwconv_avx2.c engine/kernels/avx2/q8_elementwise_avx2.c
 engine_kernels_libqsq8_avx2_la_CFLAGS = $(AM_CFLAGS) $(QS_AVX2_CFLAGS) -ffp-contract=off
 engine_libqsengine_la_LIBADD += engine/kernels/libqsq8_avx2.la
+noinst_LTLIBRARIES += engine/kernels/libqsq8_avx512.la
+engine_kernels_libqsq8_avx512_la_SOURCES = engine/kernels/avx512/q8_simd512.h \
+	engine/kernels/avx512/q8_gemm_avx512vnni.c engine/kernels/avx512/q8_dwconv_avx512vnni.c \
+	engine/kernels/avx512/q8_elementwise_avx512.c
+engine_kernels_libqsq8_avx512_la_CFLAGS = $(AM_CFLAGS) $(QS_AVX512_CFLAGS) -ffp-contract=off
+engine_libqsengine_la_LIBADD += engine/kernels/libqsq8_avx512.la

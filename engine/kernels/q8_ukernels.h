@@ -167,5 +167,35 @@ void qs_q8_gemm_f32_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *
 void qs_q8_dwconv__avx2(const qs_q8_dw_args *args, size_t oh, void *out_row);
 size_t qs_q8_dw_pack_bytes__avx2(size_t c, size_t taps);
 void qs_q8_dw_pack__avx2(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);
+void qs_q8_quantize__avx2(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+void qs_q8_dequantize__avx2(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
+void qs_f32_minmax__avx2(const float *x, size_t n, float *min, float *max);
+void qs_q8_add__avx2(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb, float rb,
+                     size_t n, int32_t zy, float lo, float hi, uint8_t *y);
+void qs_q8_avgpool__avx2(const uint8_t *x, size_t hw, size_t c, int32_t zx, float mult, int32_t zy,
+                         uint8_t *y);
+
+/* AVX-512 kernels (avx512/, compiled with QS_AVX512_CFLAGS). */
+#define QS_Q8_GEMM_AVX512VNNI_MR 8
+void qs_q8_gemm_u8_8x32c4__avx512vnni(size_t mr, size_t nc, size_t k, const uint8_t *a,
+                                      size_t lda, const int8_t *w, void *c, size_t ldc,
+                                      const qs_q8_gemm_params *p);
+void qs_q8_gemm_f32_8x32c4__avx512vnni(size_t mr, size_t nc, size_t k, const uint8_t *a,
+                                       size_t lda, const int8_t *w, void *c, size_t ldc,
+                                       const qs_q8_gemm_params *p);
+void qs_q8_dwconv__avx512vnni(const qs_q8_dw_args *args, size_t oh, void *out_row);
+size_t qs_q8_dw_pack_bytes__avx512vnni(size_t c, size_t taps);
+void qs_q8_dw_pack__avx512vnni(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);
+void qs_q8_quantize__avx512(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+void qs_q8_dequantize__avx512(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
+void qs_f32_minmax__avx512(const float *x, size_t n, float *min, float *max);
+void qs_q8_add__avx512(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb,
+                       float rb, size_t n, int32_t zy, float lo, float hi, uint8_t *y);
+void qs_q8_avgpool__avx512(const uint8_t *x, size_t hw, size_t c, int32_t zx, float mult,
+                           int32_t zy, uint8_t *y);
+
+/* Tests only: use this table for QS_ISA_AVX512VNNI (NULL restores the built-in one), e.g. the
+ * AVX-512 sources compiled against SIMDe on a CPU without AVX-512. */
+void qs_q8_kernels_test_replace_avx512vnni(const qs_q8_kernels *table);
 
 #endif

@@ -672,3 +672,41 @@ qs_status qs_pass_strip_activation_qdq(qs_graph *g, qs_error *err) {
     return st == QS_OK ? qs_pass_dead_code(g, err) : st;
 }
 
+
+/* Remember, on each uint8 activation a QuantizeLinear makes, its parameters and the float value it
+ * stands for: lowering keeps these values as the int8 operators' outputs, and the int8 report
+ * pairs them with the fp32 model's values of the same name. */
+qs_status qs_pass_mark_quant_points(qs_graph *g, qs_error *err) {
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qs_node *n = &g->nodes[i];
+        float s;
+        int32_t z;
+        if (n->dead || !qs_node_is(n, "QuantizeLinear") || n->n_inputs < 2 ||
+            !qs_const_scalar_f32(g, n->inputs[1], &s) ||
+            !qs_const_scalar_int(g, n->n_inputs > 2 ? n->inputs[2] : -1, &z))
+            continue;
+        qs_value *y = g->values[n->outputs[0]];
+        if (y->quant || y->dtype != QS_DTYPE_UINT8)
+            continue;
+        qs_quant *q = calloc(1, sizeof(*q));
+        if (q) {
+            q->count = 1;
+            q->scale = malloc(sizeof(float));
+            q->zero_point = malloc(sizeof(int32_t));
+            q->source = strdup(g->values[n->inputs[0]]->name);
+        }
+        if (!q || !q->scale || !q->zero_point || !q->source) {
+            if (q) {
+                free(q->scale);
+                free(q->zero_point);
+                free(q->source);
+                free(q);
+            }
+            return qs_error_set(err, QS_ERR_NO_MEMORY, "quantization", "out of memory");
+        }
+        q->scale[0] = s;
+        q->zero_point[0] = z;
+        y->quant = q;
+    }
+    return QS_OK;
+}

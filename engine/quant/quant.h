@@ -62,6 +62,8 @@ qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_qua
 /* int8 activations (QuantizeLinear with an int8 zero point) become uint8 with zero point + 128:
  * the same grid, the representation our kernels use. */
 qs_status qs_pass_activations_to_u8(qs_graph *g, qs_error *err);
+/* Record on each QuantizeLinear output its scale, zero point and source float value. */
+qs_status qs_pass_mark_quant_points(qs_graph *g, qs_error *err);
 /* Replace DQ -> op -> Q patterns by int8 operators (QLinearConvNHWC, QGemm, QLinearAdd, ...). */
 qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err);
 /* Remove DequantizeLinear(QuantizeLinear(x)) round trips on activations (fp32 variant of a QDQ

@@ -213,6 +213,43 @@ qs_status qs_calibrator_load(qs_calibrator *cal, const char *path, qs_error *err
 /* 64-bit FNV-1a hash of bytes, for cache keys (model, preprocessing, calibration set). */
 uint64_t qs_hash_bytes(uint64_t seed, const void *data, size_t size);
 
+/* ---- fp32 vs int8 report ---- */
+
+/* One quantized activation of an int8 model, compared with the fp32 model's value of the same
+ * name over the samples added. */
+typedef struct {
+    const char *name;        /* the float value it stands for (owned by the report) */
+    const char *op;          /* op type producing it in the int8 graph */
+    float scale;
+    int32_t zero_point;
+    double clipped;          /* share of fp32 values outside the int8 range */
+    double sqnr_db;          /* 10 log10(sum f^2 / sum (f - q)^2); 99 when identical */
+    double cosine;           /* cosine similarity of the int8 and fp32 tensors */
+    uint64_t elements;
+} qs_layer_report;
+
+typedef struct qs_quant_report qs_quant_report;
+
+/* Compare an int8 model with its fp32 counterpart (same inputs and outputs). Both must outlive
+ * the report. */
+qs_status qs_quant_report_create(const qs_model *fp32, const qs_model *int8,
+                                 qs_quant_report **out, qs_error *err);
+void qs_quant_report_free(qs_quant_report *r);
+/* Run both models on one batch and accumulate. */
+qs_status qs_quant_report_add(qs_quant_report *r, const qs_tensor *inputs, size_t n_inputs,
+                              qs_error *err);
+/* Layers, ranked by SQNR (worst first); pointers valid until the next add or free. */
+size_t qs_quant_report_layers(qs_quant_report *r, const qs_layer_report **layers);
+/* Whole model over the samples: top-1 agreement, top-5 overlap (mean share of common classes)
+ * and mean KL divergence of the int8 softmax from the fp32 softmax, on output 0. */
+typedef struct {
+    uint64_t samples;
+    double top1_agreement;
+    double top5_overlap;
+    double mean_kl;
+} qs_model_agreement;
+void qs_quant_report_agreement(const qs_quant_report *r, qs_model_agreement *out);
+
 /* Instruction sets the kernels may use. */
 typedef enum {
     QS_ISA_REF = 0,      /* portable C */
