@@ -29,6 +29,8 @@ static inline __m256i qv_mask_avx2(size_t n) {
     return _mm256_loadu_si256((const __m256i *)(const void *)(bits + 8 - n));
 }
 #define QV_MASK(n) qv_mask_avx2(n)
+/* An empty asm that claims to change v: v must then live in a ymm register. */
+#define QV_PIN(v) __asm__("" : "+x"(v))
 
 #include "kernels/simd_act.inc.h"
 

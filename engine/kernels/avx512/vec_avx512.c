@@ -28,6 +28,12 @@ static inline __mmask16 qv_mask_avx512(size_t n) {
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
 #define QV_MASK(n) qv_mask_avx512(n)
+/* An empty asm that claims to change v: v must then live in a zmm register (any of the 32). */
+#ifdef QS_EMULATE_AVX512
+#define QV_PIN(v) ((void)0)
+#else
+#define QV_PIN(v) __asm__("" : "+v"(v))
+#endif
 
 #include "kernels/simd_act.inc.h"
 
