@@ -485,6 +485,8 @@ START_TEST(test_conv_depthwise) {
             {1, 1, 1, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, c},   /* 1x1 image */
             {1, 6, 7, c, c, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, c},   /* 1x1 kernel */
             {1, 6, 7, c, c, 7, 1, 1, 1, 1, 1, 3, 0, 3, 0, c},   /* 7x1 */
+            {1, 3, 37, c, c, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, c},  /* wide rows: column groups */
+            {1, 4, 41, c, c, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, c},
         };
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             tk_conv_case(isa, NULL, &ts[i], (i + ci) % 3 != 0, (i + ci) % 2 == 0,

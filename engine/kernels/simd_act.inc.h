@@ -122,10 +122,12 @@ qv_dw3x3_pixel(const qs_dw_args *p, const float *const x[9], float *o, const flo
     }
 }
 
-/* Four adjacent output columns of a 3x3 kernel with dilation 1 and stride S (a literal): each
+/* QV_QUAD adjacent output columns of a 3x3 kernel with dilation 1 and stride S (a literal): each
  * input vector is loaded once and used for every output that reads it, and the nine weights
  * of a channel block stay in registers, so loads per output fall from 18 to about 7 (S = 1). */
-#define QV_QUAD 4
+#ifndef QV_QUAD
+#define QV_QUAD 4 /* columns per group; an ISA with more registers may define more */
+#endif
 static inline __attribute__((always_inline)) void
 qv_dw3x3_quad_block(const float *const rp[3], size_t c, size_t S, const float *w, QV bias,
                     QM m, bool full, QV acc[QV_QUAD]) {
@@ -135,17 +137,17 @@ qv_dw3x3_quad_block(const float *const rp[3], size_t c, size_t S, const float *w
         wv[t] = QV_LOAD(w + t * QV_W);
         QV_PIN(wv[t]);
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 16
     for (size_t g = 0; g < QV_QUAD; g++)
         acc[g] = bias;
 #pragma GCC unroll 3
     for (size_t kh = 0; kh < 3; kh++) {
         const float *x = rp[kh];
-#pragma GCC unroll 9
+#pragma GCC unroll 32
         for (size_t j = 0; j < (QV_QUAD - 1) * S + 3; j++) {
             QV xv = full ? QV_LOAD(x + j * c) : QV_LOADM(x + j * c, m);
             QV_PIN(xv);
-#pragma GCC unroll 4
+#pragma GCC unroll 16
             for (size_t g = 0; g < QV_QUAD; g++) {
                 if (j >= g * S && j - g * S < 3)
                     acc[g] = QV_FMA(xv, wv[kh * 3 + (j - g * S)], acc[g]);
@@ -166,7 +168,7 @@ qv_dw3x3_quad(const qs_dw_args *p, const float *const row[3], size_t ow, size_t 
     size_t c0 = 0;
     for (; c0 + QV_W <= c; c0 += QV_W, w += 9 * QV_W) {
         qv_dw3x3_quad_block(rp, c, S, w, QV_LOAD(p->bias + c0), QV_MASK(QV_W), true, acc);
-#pragma GCC unroll 4
+#pragma GCC unroll 16
         for (size_t g = 0; g < QV_QUAD; g++)
             qv_dw_finish(acc[g], o + g * c + c0, r ? r + g * c + c0 : NULL, QV_MASK(QV_W), true,
                          vmin, vmax);

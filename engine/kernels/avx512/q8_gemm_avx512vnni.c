@@ -78,7 +78,7 @@ qs_tile(const size_t MR, const size_t NB, size_t nc, size_t k, const uint8_t *a,
     for (size_t i = 0; i < MR; i++) {
 #pragma GCC unroll 2
         for (size_t j = 0; j < NB; j++) {
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[i][j], _mm512_add_epi32(off[j], _mm512_set1_epi32(1)))),
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[i][j], off[j])),
                                      sc[j]);
             v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
             if (f32_out) {

@@ -35,6 +35,9 @@ static inline __mmask16 qv_mask_avx512(size_t n) {
 #define QV_PIN(v) __asm__("" : "+v"(v))
 #endif
 
+/* 32 registers: nine weights, eight accumulators and an input fit. */
+#define QV_QUAD 8
+
 #include "kernels/simd_act.inc.h"
 
 void qs_f32_act__avx512(const qs_act *act, float *x, size_t n) {
