@@ -121,7 +121,8 @@ static const char *npy_header_value(const char *header, const char *key) {
 static int npy_parse_header(const char *header, npy_array *a, char *msg, size_t msg_size) {
     const char *v = npy_header_value(header, "descr");
     if (!v || (*v != '\'' && *v != '"'))
-        return set_msg(msg, msg_size, "no 'descr' string in the header (structured arrays are not supported)");
+        return set_msg(msg, msg_size,
+                       "no 'descr' string in the header (structured arrays are not supported)");
     char quote = *v++;
     const char *end = strchr(v, quote);
     if (!end || end - v < 2 || end - v > 8)
@@ -139,7 +140,8 @@ static int npy_parse_header(const char *header, npy_array *a, char *msg, size_t 
             a->dtype = npy_types[i].dtype;
     if (a->dtype == QS_DTYPE_UNDEFINED)
         return set_msg(msg, msg_size,
-                       "unsupported dtype '%s' (numeric types only: f2/f4/f8, i1-i8, u1-u8, b1)", descr);
+                       "unsupported dtype '%s' (numeric types only: f2/f4/f8, i1-i8, u1-u8, b1)",
+                       descr);
     if (order == '>' && qs_dtype_size(a->dtype) > 1)
         return set_msg(msg, msg_size,
                        "big-endian dtype '%s' is not supported; save it as little-endian "
@@ -314,19 +316,25 @@ static double elem_get(qs_dtype d, const void *p, size_t i) {
     }
 }
 
+/* Clamp v into [lo, hi] (NaN -> 0) so the integer conversions below are defined. */
+static double clamp(double v, double lo, double hi) {
+    return v != v ? 0.0 : v < lo ? lo : v > hi ? hi : v;
+}
+
 static void elem_set(qs_dtype d, void *p, size_t i, double v) {
     switch (d) {
     case QS_DTYPE_FLOAT32: ((float *)p)[i] = (float)v; break;
     case QS_DTYPE_FLOAT64: ((double *)p)[i] = v; break;
-    case QS_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case QS_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case QS_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)clamp(v, -128.0, 127.0); break;
+    case QS_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)clamp(v, 0.0, 255.0); break;
     case QS_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0.0; break;
-    case QS_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    case QS_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
-    case QS_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case QS_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
-    case QS_DTYPE_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case QS_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    case QS_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)clamp(v, -32768.0, 32767.0); break;
+    case QS_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)clamp(v, 0.0, 65535.0); break;
+    case QS_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)clamp(v, -2147483648.0, 2147483647.0); break;
+    case QS_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)clamp(v, 0.0, 4294967295.0); break;
+    /* the bounds are the largest doubles that still fit */
+    case QS_DTYPE_INT64: ((int64_t *)p)[i] = (int64_t)clamp(v, -0x1p63, 0x1p63 - 1024.0); break;
+    case QS_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)clamp(v, 0.0, 0x1p64 - 2048.0); break;
     default: break;
     }
 }
