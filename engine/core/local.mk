@@ -11,4 +11,4 @@ engine_libqsengine_la_SOURCES += engine/quant/quant.h engine/quant/registry.c \
 	engine/quant/qparams.c engine/quant/qdq_ops.c engine/quant/qconv.c engine/quant/qgemm.c \
 	engine/quant/qeltwise.c engine/quant/lower.c engine/quant/observer.c \
 	engine/quant/calibrator.c engine/quant/static.c engine/quant/dynamic.c \
-	engine/quant/report.c
+	engine/quant/report.c engine/quant/qoperator_ops.c

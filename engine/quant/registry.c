@@ -7,11 +7,15 @@ extern const qs_op qs_op_quantize_linear, qs_op_dequantize_linear, qs_op_dynamic
 extern const qs_op qs_op_dynq_conv_nhwc, qs_op_dynq_gemm;
 extern const qs_op qs_op_qlinear_conv_nhwc, qs_op_qgemm, qs_op_qlinear_add,
     qs_op_qlinear_global_average_pool_nhwc;
+extern const qs_op qs_op_qlinear_conv, qs_op_qlinear_matmul, qs_op_conv_integer,
+    qs_op_matmul_integer;
 
 static const qs_op *const quant_ops[] = {
     &qs_op_quantize_linear,   &qs_op_dequantize_linear, &qs_op_dynamic_quantize_linear,
     &qs_op_qlinear_conv_nhwc, &qs_op_qgemm,             &qs_op_qlinear_add,
     &qs_op_qlinear_global_average_pool_nhwc, &qs_op_dynq_conv_nhwc, &qs_op_dynq_gemm,
+    &qs_op_qlinear_conv,      &qs_op_qlinear_matmul,    &qs_op_conv_integer,
+    &qs_op_matmul_integer,
 };
 
 const qs_op *qs_quant_op_find(const char *domain, const char *type) {
