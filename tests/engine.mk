@@ -11,3 +11,10 @@ tests_test_engine_SOURCES = tests/test_engine.c
 tests_test_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_engine_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_test_engine_LDADD = tests/libqstest.la engine/libqsengine.la $(CHECK_LIBS) -lm
+
+check_PROGRAMS += tests/test_quant
+TESTS += tests/test_quant
+tests_test_quant_SOURCES = tests/test_quant.c
+tests_test_quant_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_quant_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -Wno-double-promotion
+tests_test_quant_LDADD = engine/libqsengine.la $(CHECK_LIBS) -lm

@@ -163,7 +163,8 @@ static float entropy_threshold(const qs_histogram *h, int levels) {
         total += outliers;
         if (total <= 0)
             continue;
-        /* Quantize p into `levels` groups, spreading each group's mass over its non-empty bins. */
+        /* Q: the in-range histogram (without the outliers P carries in its last bin) squeezed
+         * into `levels` groups, each group's mass spread over its non-empty bins. */
         for (int l = 0; l < levels; l++) {
             int64_t a = (int64_t)((double)l * (double)i / levels);
             int64_t b = (int64_t)((double)(l + 1) * (double)i / levels);
@@ -172,17 +173,17 @@ static float entropy_threshold(const qs_histogram *h, int levels) {
             double sum = 0.0;
             int64_t nz = 0;
             for (int64_t j = a; j < b && j < i; j++) {
-                sum += mag[j] + (j == i - 1 ? outliers : 0.0);
-                nz += p[j] > 0;
+                sum += mag[j];
+                nz += mag[j] > 0;
             }
             for (int64_t j = a; j < b && j < i; j++)
-                qd[j] = p[j] > 0 && nz ? sum / (double)nz : 0.0;
+                qd[j] = mag[j] > 0 && nz ? sum / (double)nz : 0.0;
         }
         double kl = 0.0;
         for (int64_t j = 0; j < i; j++) {
             if (p[j] <= 0)
                 continue;
-            double pj = p[j] / total, qj = qd[j] / total;
+            double pj = p[j] / total, qj = qd[j] / (total - outliers > 0 ? total - outliers : 1);
             kl += pj * log(pj / (qj > 0 ? qj : 1e-12));
         }
         if (kl < best) {
