@@ -178,33 +178,10 @@ qs_status qs_pass_fold_batchnorm(qs_graph *g, qs_error *err) {
 }
 
 
-static const char *act_name(qs_act_kind k) {
-    switch (k) {
-    case QS_ACT_RELU: return "relu";
-    case QS_ACT_CLIP: return "clip";
-    case QS_ACT_LEAKY_RELU: return "leaky_relu";
-    case QS_ACT_HARDSIGMOID: return "hardsigmoid";
-    case QS_ACT_HARDSWISH: return "hardswish";
-    case QS_ACT_SIGMOID: return "sigmoid";
-    default: return "none";
-    }
-}
 
 
 
 
-static qs_status set_act_attrs(qs_node *n, const qs_act *act) {
-    qs_status st = qs_node_set_attr_string(n, "activation", act_name(act->kind));
-    if (st == QS_OK)
-        st = qs_node_set_attr_float(n, "act_min", act->kind == QS_ACT_CLIP ? act->min : 0.0f);
-    if (st == QS_OK)
-        st = qs_node_set_attr_float(n, "act_max", act->kind == QS_ACT_CLIP ? act->max : 0.0f);
-    if (st == QS_OK)
-        st = qs_node_set_attr_float(n, "act_alpha", act->alpha);
-    if (st == QS_OK)
-        st = qs_node_set_attr_float(n, "act_beta", act->beta);
-    return st;
-}
 
 
 /* Rewrite Conv node ci into ConvNHWC; false (and no change) when it does not qualify. */
@@ -244,7 +221,7 @@ static qs_status conv_to_nhwc(qs_graph *g, size_t ci, bool *done, qs_error *err)
         st = qs_node_set_attr_string(n, "auto_pad", "NOTSET");
     qs_act none = {0};
     if (st == QS_OK)
-        st = set_act_attrs(n, &none);
+        st = qs_node_set_act_attrs(n, &none);
     if (st != QS_OK)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
     /* Inputs: X, W, B (optional), R (residual, set by fusion). */
@@ -301,7 +278,7 @@ qs_status qs_pass_fuse_conv(qs_graph *g, bool residual, qs_error *err) {
                 if (a->dead || a->n_inputs < 1 || a->inputs[0] != n->outputs[0] ||
                     !qs_node_activation(g, a, &act))
                     continue;
-                if (set_act_attrs(n, &act) != QS_OK)
+                if (qs_node_set_act_attrs(n, &act) != QS_OK)
                     return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
                 n->outputs[0] = a->outputs[0];
                 a->dead = true;

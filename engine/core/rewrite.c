@@ -159,3 +159,44 @@ qs_status qs_node_set_type(qs_node *n, const char *domain, const char *type) {
     n->op_type = t;
     return QS_OK;
 }
+
+static const char *const act_names[] = {
+    [QS_ACT_NONE] = "none",          [QS_ACT_RELU] = "relu",
+    [QS_ACT_CLIP] = "clip",          [QS_ACT_LEAKY_RELU] = "leaky_relu",
+    [QS_ACT_HARDSIGMOID] = "hardsigmoid", [QS_ACT_HARDSWISH] = "hardswish",
+    [QS_ACT_SIGMOID] = "sigmoid",
+};
+
+const char *qs_act_name(qs_act_kind kind) {
+    return (unsigned)kind < sizeof(act_names) / sizeof(act_names[0]) ? act_names[kind] : "none";
+}
+
+qs_status qs_node_set_act_attrs(qs_node *n, const qs_act *act) {
+    qs_status st = qs_node_set_attr_string(n, "activation", qs_act_name(act->kind));
+    if (st == QS_OK)
+        st = qs_node_set_attr_float(n, "act_min", act->kind == QS_ACT_CLIP ? act->min : 0.0f);
+    if (st == QS_OK)
+        st = qs_node_set_attr_float(n, "act_max", act->kind == QS_ACT_CLIP ? act->max : 0.0f);
+    if (st == QS_OK)
+        st = qs_node_set_attr_float(n, "act_alpha", act->alpha);
+    if (st == QS_OK)
+        st = qs_node_set_attr_float(n, "act_beta", act->beta);
+    return st;
+}
+
+qs_status qs_node_get_act_attrs(const qs_node *n, qs_act *act, qs_error *err) {
+    const char *name = qs_node_attr_string(n, "activation", "none");
+    memset(act, 0, sizeof(*act));
+    size_t k;
+    for (k = 0; k < sizeof(act_names) / sizeof(act_names[0]); k++)
+        if (strcmp(name, act_names[k]) == 0)
+            break;
+    if (k == sizeof(act_names) / sizeof(act_names[0]))
+        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "unknown activation \"%s\"", name);
+    act->kind = (qs_act_kind)k;
+    act->min = qs_node_attr_float(n, "act_min", 0.0f);
+    act->max = qs_node_attr_float(n, "act_max", 0.0f);
+    act->alpha = qs_node_attr_float(n, "act_alpha", 0.0f);
+    act->beta = qs_node_attr_float(n, "act_beta", 0.0f);
+    return QS_OK;
+}

@@ -24,6 +24,12 @@ bool qs_conv_pads(const qs_node *n, const qs_value *x, const int64_t *k, const i
                   const int64_t *d, int64_t *pads);
 /* Two positive ints attribute (strides, dilations), default {1, 1}; false if malformed. */
 bool qs_node_ints2(const qs_node *n, const char *name, int64_t *v);
+/* Activation attributes of fused operators: "activation" (none, relu, clip, leaky_relu,
+ * hardsigmoid, hardswish, sigmoid) and act_min, act_max, act_alpha, act_beta. */
+const char *qs_act_name(qs_act_kind kind);
+qs_status qs_node_set_act_attrs(qs_node *n, const qs_act *act);
+/* QS_ERR_MALFORMED_MODEL for an unknown activation name. */
+qs_status qs_node_get_act_attrs(const qs_node *n, qs_act *act, qs_error *err);
 /* Change a node's domain and op_type (rebind afterwards). */
 qs_status qs_node_set_type(qs_node *n, const char *domain, const char *type);
 

@@ -16,7 +16,7 @@
 typedef struct {
     /* conv geometry (conv only) */
     bool conv;
-    int64_t kernel[2], strides[2], dilations[2], pads[4], group;
+    qs_conv2d_geometry geo;
     qs_act act;
     bool per_tensor;
     /* prepared */
@@ -32,7 +32,7 @@ static void dynq_free(void *p) {
     dynq_params *d = p;
     if (!d)
         return;
-    for (int64_t g = 0; d->packed && g < d->group; g++)
+    for (int64_t g = 0; d->packed && g < d->geo.group; g++)
         qs_q8_packed_b_free(&d->packed[g]);
     free(d->packed);
     free(d->w_scale);
@@ -40,13 +40,6 @@ static void dynq_free(void *p) {
     free(d);
 }
 
-static qs_status ints(const qs_node *n, const char *name, int64_t *v, size_t want, qs_error *err) {
-    size_t count;
-    qs_status st = qs_attr_get_ints(n, name, v, want, &count, err);
-    return st == QS_OK && count != want
-               ? qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "%s needs %zu values", name, want)
-               : st;
-}
 
 static qs_status dynq_init(const qs_graph *g, qs_node *n, qs_error *err) {
     (void)g;
@@ -55,34 +48,14 @@ static qs_status dynq_init(const qs_graph *g, qs_node *n, qs_error *err) {
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
     n->params = p;
     p->conv = strcmp(n->op_type, "DynQConvNHWC") == 0;
-    p->group = 1;
+    p->geo.group = 1;
     p->per_tensor = qs_node_attr_int(n, "per_tensor", 0) != 0;
-    const char *act = qs_node_attr_string(n, "activation", "none");
-    static const char *const names[] = {"none", "relu", "clip", "leaky_relu", "hardsigmoid",
-                                        "hardswish", "sigmoid"};
-    p->act.kind = (qs_act_kind)-1;
-    for (int i = 0; i < 7; i++)
-        if (strcmp(act, names[i]) == 0)
-            p->act.kind = (qs_act_kind)i;
-    if ((int)p->act.kind < 0)
-        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "unknown activation %s", act);
-    p->act.min = qs_node_attr_float(n, "act_min", 0.0f);
-    p->act.max = qs_node_attr_float(n, "act_max", 0.0f);
-    p->act.alpha = qs_node_attr_float(n, "act_alpha", 0.0f);
-    p->act.beta = qs_node_attr_float(n, "act_beta", 0.0f);
+    qs_status st = qs_node_get_act_attrs(n, &p->act, err);
+    if (st != QS_OK)
+        return st;
     if (!p->conv)
         return QS_OK;
-    qs_status st = ints(n, "kernel_shape", p->kernel, 2, err);
-    if (st == QS_OK)
-        st = ints(n, "strides", p->strides, 2, err);
-    if (st == QS_OK)
-        st = ints(n, "dilations", p->dilations, 2, err);
-    if (st == QS_OK)
-        st = ints(n, "pads", p->pads, 4, err);
-    if (st == QS_OK)
-        st = qs_attr_get_int(n, "group", 1, &p->group, err);
-    return st == QS_OK && p->group < 1 ? qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "group")
-                                       : st;
+    return qs_conv2d_geometry_parse(n, &p->geo, err);
 }
 
 static qs_status dynq_infer(const qs_node *n, const qs_view *in, qs_view *out, qs_error *err) {
@@ -91,13 +64,10 @@ static qs_status dynq_infer(const qs_node *n, const qs_view *in, qs_view *out, q
     if (x->dtype != QS_DTYPE_FLOAT32 || w->dtype != QS_DTYPE_FLOAT32)
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "float input and weights expected");
     if (p->conv) {
-        if (x->rank != 4 || w->rank != 4 || x->dims[3] != w->dims[1] * p->group)
+        if (x->rank != 4 || w->rank != 4 || x->dims[3] != w->dims[1] * p->geo.group)
             return qs_node_error(err, QS_ERR_SHAPE, n, "NHWC input does not match the weights");
-        int64_t oh = (x->dims[1] + p->pads[0] + p->pads[2] -
-                      (p->kernel[0] - 1) * p->dilations[0] - 1) / p->strides[0] + 1;
-        int64_t ow = (x->dims[2] + p->pads[1] + p->pads[3] -
-                      (p->kernel[1] - 1) * p->dilations[1] - 1) / p->strides[1] + 1;
-        if (oh < 1 || ow < 1)
+        int64_t oh, ow;
+        if (!qs_conv2d_geometry_output(&p->geo, x->dims[1], x->dims[2], &oh, &ow))
             return qs_node_error(err, QS_ERR_SHAPE, n, "empty output");
         out[0] = *x;
         out[0].dims[1] = oh;
@@ -127,7 +97,7 @@ static qs_status dynq_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     int8_t *q = malloc(total);
     p->w_scale = malloc(oc * sizeof(float));
     p->bias = calloc(oc, sizeof(float));
-    p->packed = calloc((size_t)p->group, sizeof(qs_q8_packed_b));
+    p->packed = calloc((size_t)p->geo.group, sizeof(qs_q8_packed_b));
     qs_status st = QS_OK;
     if (!wr || !q || !p->w_scale || !p->bias || !p->packed) {
         st = qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
@@ -148,8 +118,8 @@ static qs_status dynq_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_quantize_weights(wr, oc, per, p->per_tensor, q, p->w_scale);
     if (b && b->kind == QS_VALUE_CONSTANT && qs_value_numel(b) == oc)
         memcpy(p->bias, b->data, oc * sizeof(float));
-    size_t ng = oc / (size_t)p->group;
-    for (int64_t gi = 0; gi < p->group; gi++) {
+    size_t ng = oc / (size_t)p->geo.group;
+    for (int64_t gi = 0; gi < p->geo.group; gi++) {
         st = qs_q8_pack_b(qs_engine_isa(), q + (size_t)gi * ng * per, per, ng, &p->packed[gi]);
         if (st != QS_OK) {
             qs_node_error(err, st, n, "cannot pack weights");
@@ -165,9 +135,9 @@ done:
 }
 
 static bool is_pointwise(const dynq_params *p) {
-    return p->kernel[0] == 1 && p->kernel[1] == 1 && p->strides[0] == 1 && p->strides[1] == 1 &&
-           p->pads[0] == 0 && p->pads[1] == 0 && p->pads[2] == 0 && p->pads[3] == 0 &&
-           p->group == 1;
+    return p->geo.kernel[0] == 1 && p->geo.kernel[1] == 1 && p->geo.strides[0] == 1 && p->geo.strides[1] == 1 &&
+           p->geo.pads[0] == 0 && p->geo.pads[1] == 0 && p->geo.pads[2] == 0 && p->geo.pads[3] == 0 &&
+           p->geo.group == 1;
 }
 
 /* Scratch: quantized input, im2col rows (conv, not pointwise), per-run scales and biases. */
@@ -178,7 +148,7 @@ static size_t dynq_scratch(const qs_node *n, const qs_view *in, const qs_view *o
     size_t bytes = (qs_view_numel(&in[0]) + 63) & ~(size_t)63;
     if (p->conv && !is_pointwise(p)) {
         size_t rows = (size_t)(out[0].dims[0] * out[0].dims[1] * out[0].dims[2]);
-        size_t k = (size_t)(p->kernel[0] * p->kernel[1] * (in[1].rank == 4 ? in[1].dims[1] : 0));
+        size_t k = (size_t)(p->geo.kernel[0] * p->geo.kernel[1] * (in[1].rank == 4 ? in[1].dims[1] : 0));
         bytes += (rows * k + 63) & ~(size_t)63;
     }
     size_t oc = (size_t)in[1].dims[0];
@@ -190,16 +160,16 @@ static void im2col_u8(const dynq_params *p, const qs_view *x, const qs_view *y, 
                       int64_t g, size_t cg, uint8_t zero, uint8_t *rows) {
     int64_t n = x->dims[0], h = x->dims[1], w = x->dims[2], c = x->dims[3];
     int64_t oh = y->dims[1], ow = y->dims[2];
-    size_t k = (size_t)(p->kernel[0] * p->kernel[1]) * cg;
+    size_t k = (size_t)(p->geo.kernel[0] * p->geo.kernel[1]) * cg;
     for (int64_t b = 0; b < n; b++)
         for (int64_t oy = 0; oy < oh; oy++)
             for (int64_t ox = 0; ox < ow; ox++) {
                 uint8_t *row = rows + (size_t)((b * oh + oy) * ow + ox) * k;
-                for (int64_t ky = 0; ky < p->kernel[0]; ky++) {
-                    int64_t iy = oy * p->strides[0] - p->pads[0] + ky * p->dilations[0];
-                    for (int64_t kx = 0; kx < p->kernel[1]; kx++) {
-                        int64_t ix = ox * p->strides[1] - p->pads[1] + kx * p->dilations[1];
-                        uint8_t *dst = row + (size_t)(ky * p->kernel[1] + kx) * cg;
+                for (int64_t ky = 0; ky < p->geo.kernel[0]; ky++) {
+                    int64_t iy = oy * p->geo.strides[0] - p->geo.pads[0] + ky * p->geo.dilations[0];
+                    for (int64_t kx = 0; kx < p->geo.kernel[1]; kx++) {
+                        int64_t ix = ox * p->geo.strides[1] - p->geo.pads[1] + kx * p->geo.dilations[1];
+                        uint8_t *dst = row + (size_t)(ky * p->geo.kernel[1] + kx) * cg;
                         if (iy < 0 || iy >= h || ix < 0 || ix >= w)
                             memset(dst, zero, cg);
                         else
@@ -235,14 +205,14 @@ static qs_status dynq_run(const qs_node *n, const qs_view *in, qs_view *out, qs_
         double bq = nearbyint((double)p->bias[o] / (double)rq_scale[o]);
         rq_bias[o] = bq > 2147483647.0 ? INT32_MAX : bq < -2147483648.0 ? INT32_MIN : (int32_t)bq;
     }
-    size_t ng = p->out_c / (size_t)p->group;
+    size_t ng = p->out_c / (size_t)p->geo.group;
     size_t m = p->conv ? (size_t)(out[0].dims[0] * out[0].dims[1] * out[0].dims[2])
                        : (p->k_group ? count / p->k_group : 0);
-    for (int64_t g = 0; g < p->group; g++) {
+    for (int64_t g = 0; g < p->geo.group; g++) {
         const uint8_t *a = xq;
         size_t lda = p->k_group;
         if (rows) {
-            size_t cg = (size_t)in[0].dims[3] / (size_t)p->group;
+            size_t cg = (size_t)in[0].dims[3] / (size_t)p->geo.group;
             im2col_u8(p, &in[0], &out[0], xq, g, cg, (uint8_t)zero, rows);
             a = rows;
         }

@@ -274,11 +274,6 @@ static qs_status oom(qs_error *err) {
     return qs_error_set(err, QS_ERR_NO_MEMORY, "quantization", "out of memory");
 }
 
-static const char *act_name(qs_act_kind k) {
-    static const char *const names[] = {"none", "relu", "clip", "leaky_relu", "hardsigmoid",
-                                        "hardswish", "sigmoid"};
-    return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "none";
-}
 
 static qs_status lower_conv(qs_graph *g, size_t ci, qs_error *err) {
     qs_node *c = &g->nodes[ci];
@@ -359,11 +354,7 @@ static qs_status lower_conv(qs_graph *g, size_t ci, qs_error *err) {
         qs_node_set_attr_ints(q, "pads", pads, 4) != QS_OK ||
         qs_node_set_attr_int(q, "group", group) != QS_OK ||
         set_clamp(q, u8_out ? t.qmin : 0, u8_out ? t.qmax : 255) != QS_OK ||
-        qs_node_set_attr_string(q, "activation", act_name(act.kind)) != QS_OK ||
-        qs_node_set_attr_float(q, "act_min", act.min) != QS_OK ||
-        qs_node_set_attr_float(q, "act_max", act.max) != QS_OK ||
-        qs_node_set_attr_float(q, "act_alpha", act.alpha) != QS_OK ||
-        qs_node_set_attr_float(q, "act_beta", act.beta) != QS_OK)
+        qs_node_set_act_attrs(q, &act) != QS_OK)
         return oom(err);
     c->dead = true;
     if (u8_out) {
@@ -564,6 +555,147 @@ static qs_status lower_passthrough(qs_graph *g, size_t ci, qs_error *err) {
     return st;
 }
 
+/* QOperator models: QLinearConv (2-D, uint8 x and y) -> QLinearConvNHWC and QLinearMatMul with a
+ * constant 2-D B (uint8 a and y, per-tensor a) -> QGemm; both internal ops take the same input
+ * order. Weights, scales and zero points must be constants. int8 weights with zero point 0 pass
+ * through; uint8 weights or non-zero weight zero points are requantized to symmetric int8 per
+ * channel, and the int32 bias is rescaled to the new weight scales. Anything else (int8
+ * activations, int8 output) stays on the reference operator. */
+static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
+    qs_node *c = &g->nodes[ci];
+    bool conv = qs_node_is(c, "QLinearConv");
+    float xs, ys;
+    int32_t xz, yz;
+    if (c->n_outputs != 1 || c->n_inputs < 8)
+        return QS_OK;
+    int32_t xv = c->inputs[0], wv = c->inputs[3], wsv = c->inputs[4], wzv = c->inputs[5];
+    int32_t bv = conv && c->n_inputs > 8 ? c->inputs[8] : -1;
+    int32_t xsv = c->inputs[1], xzv = c->inputs[2], ysv = c->inputs[6], yzv = c->inputs[7];
+    int32_t out = c->outputs[0];
+    if (xv < 0 || wv < 0 || wsv < 0 || out < 0 || qs_value_is_const(g, xv) ||
+        !qs_value_is_const(g, wv) || !qs_value_is_const(g, wsv) ||
+        (wzv >= 0 && !qs_value_is_const(g, wzv)) || g->values[xv]->dtype != QS_DTYPE_UINT8 ||
+        g->values[out]->dtype != QS_DTYPE_UINT8 || !qs_const_scalar_f32(g, xsv, &xs) ||
+        !qs_const_scalar_int(g, xzv, &xz) || !qs_const_scalar_f32(g, ysv, &ys) ||
+        !qs_const_scalar_int(g, yzv, &yz) || !(ys > 0.0f))
+        return QS_OK;
+    const qs_value *x = g->values[xv], *wq = g->values[wv], *wsc = g->values[wsv];
+    const qs_value *wz = wzv >= 0 ? g->values[wzv] : NULL;
+    int64_t k[2], s[2], d[2], pads[4], group = 1;
+    size_t rows, cols;
+    if (conv) {
+        const qs_attr *ks = qs_node_attr(c, "kernel_shape");
+        if (x->rank != 4 || wq->rank != 4 || wq->dims[0] < 1)
+            return QS_OK;
+        k[0] = wq->dims[2];
+        k[1] = wq->dims[3];
+        if ((ks && (ks->type != QS_ATTR_INTS || ks->n != 2 || ks->ints[0] != k[0] ||
+                    ks->ints[1] != k[1])) ||
+            !qs_node_ints2(c, "strides", s) || !qs_node_ints2(c, "dilations", d) ||
+            !qs_conv_pads(c, x, k, s, d, pads))
+            return QS_OK;
+        group = qs_node_attr_int(c, "group", 1);
+        rows = (size_t)wq->dims[0];
+        cols = qs_value_numel(wq) / rows;
+    } else {
+        if (wq->rank != 2 || x->rank < 1 || x->dims[x->rank - 1] != wq->dims[0])
+            return QS_OK;
+        rows = (size_t)wq->dims[1];
+        cols = (size_t)wq->dims[0];
+    }
+    size_t ns = qs_value_numel(wsc), nz = wz ? qs_value_numel(wz) : 0;
+    if (wsc->dtype != QS_DTYPE_FLOAT32 || (ns != 1 && ns != rows) || (nz > 1 && nz != rows) ||
+        (wq->dtype != QS_DTYPE_INT8 && wq->dtype != QS_DTYPE_UINT8) ||
+        (wz && wz->dtype != wq->dtype))
+        return QS_OK;
+    const qs_value *bias = bv >= 0 ? g->values[bv] : NULL;
+    if (bias && (!qs_value_is_const(g, bv) || bias->dtype != QS_DTYPE_INT32 ||
+                 qs_value_numel(bias) != rows))
+        return QS_OK;
+    /* Float weights rows x cols (rows = output channels; B is K x N, so transposed), and the
+     * int8 values as they are when they can pass through. */
+    weight_src w;
+    memset(&w, 0, sizeof(w));
+    bool exact = wq->dtype == QS_DTYPE_INT8;
+    for (size_t i = 0; exact && i < nz; i++)
+        exact = ((const int8_t *)wz->data)[i] == 0;
+    w.f = malloc(rows * cols * sizeof(float));
+    if (exact) {
+        w.exact_q = malloc(rows * cols);
+        w.exact_scale = malloc(ns * sizeof(float));
+        w.n_exact_scale = ns;
+    }
+    if (!w.f || (exact && (!w.exact_q || !w.exact_scale))) {
+        weight_src_free(&w);
+        return oom(err);
+    }
+    const float *scale = wsc->data;
+    if (exact)
+        memcpy(w.exact_scale, scale, ns * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        int32_t zp = 0;
+        if (nz)
+            zp = wz->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wz->data)[nz == 1 ? 0 : r]
+                                            : ((const uint8_t *)wz->data)[nz == 1 ? 0 : r];
+        for (size_t j = 0; j < cols; j++) {
+            size_t src = conv ? r * cols + j : j * rows + r;
+            int32_t qv = wq->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wq->data)[src]
+                                                    : ((const uint8_t *)wq->data)[src];
+            w.f[r * cols + j] = (float)(qv - zp) * scale[ns == 1 ? 0 : r];
+            if (exact)
+                w.exact_q[r * cols + j] = (int8_t)qv;
+        }
+    }
+    char name[200];
+    snprintf(name, sizeof(name), "%.180s", c->name);
+    int32_t nwq, nws;
+    const float *new_scales;
+    size_t n_new;
+    int64_t wdims[4] = {(int64_t)rows, (int64_t)cols, 0, 0};
+    if (conv)
+        memcpy(wdims, wq->dims, sizeof(wdims));
+    bool ok = weight_consts(g, name, &w, rows, cols, conv ? 4 : 2, wdims, &nwq, &nws, &new_scales,
+                            &n_new);
+    weight_src_free(&w);
+    if (!ok)
+        return oom(err);
+    /* The bias is quantized at x_scale * w_scale: rescale it when the weight scales changed. */
+    int32_t nb = bv;
+    if (bias && !exact) {
+        int64_t bdims[1] = {(int64_t)rows};
+        nb = add_const(g, name, "_bias_int32", QS_DTYPE_INT32, 1, bdims);
+        if (nb < 0)
+            return oom(err);
+        const int32_t *b0 = bias->data;
+        int32_t *b1 = g->values[nb]->data;
+        for (size_t r = 0; r < rows; r++) {
+            double q = nearbyint((double)b0[r] * (double)scale[ns == 1 ? 0 : r] /
+                                 (double)new_scales[n_new == 1 ? 0 : r]);
+            b1[r] = q > 2147483647.0 ? INT32_MAX : q < -2147483648.0 ? INT32_MIN : (int32_t)q;
+        }
+    }
+    const char *type = conv ? "QLinearConvNHWC" : "QGemm";
+    int32_t ni = qs_graph_add_node(g, type, name);
+    if (ni < 0)
+        return oom(err);
+    qs_node *q = &g->nodes[ni];
+    int32_t ins[9] = {xv, xsv, xzv, nwq, nws, -1, ysv, yzv, nb};
+    int32_t outs[1] = {out};
+    if (qs_node_set_type(q, QS_QDOMAIN, type) != QS_OK || qs_node_set_io(q, 9, ins, 1, outs) != QS_OK ||
+        set_clamp(q, 0, 255) != QS_OK)
+        return oom(err);
+    if (conv && (qs_node_set_attr_ints(q, "kernel_shape", k, 2) != QS_OK ||
+                 qs_node_set_attr_ints(q, "strides", s, 2) != QS_OK ||
+                 qs_node_set_attr_ints(q, "dilations", d, 2) != QS_OK ||
+                 qs_node_set_attr_ints(q, "pads", pads, 4) != QS_OK ||
+                 qs_node_set_attr_int(q, "group", group) != QS_OK))
+        return oom(err);
+    g->nodes[ci].dead = true;
+    qs_status st = qs_node_bind(g, &g->nodes[ni], err);
+    qs_graph_link(g);
+    return st;
+}
+
 qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
     static const char *const passthrough[] = {"MaxPool", "Flatten", "Reshape", "Squeeze",
                                               "Unsqueeze", "Transpose", "Identity"};
@@ -582,6 +714,8 @@ qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
             st = lower_add(g, i, err);
         else if (qs_node_is(n, "GlobalAveragePool"))
             st = lower_gap(g, i, err);
+        else if (qs_node_is(n, "QLinearConv") || qs_node_is(n, "QLinearMatMul"))
+            st = lower_qoperator(g, i, err);
         else
             for (size_t k = 0; k < sizeof(passthrough) / sizeof(passthrough[0]); k++)
                 if (qs_node_is(n, passthrough[k]))

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/plan.h"
+#include "core/rewrite.h"
 #include "kernels/q8.h"
 #include "ops/op_util.h"
 #include "quant/quant.h"
@@ -15,7 +16,7 @@
 enum { QX = 0, QX_SCALE, QX_ZERO, QW, QW_SCALE, QW_ZERO, QY_SCALE, QY_ZERO, QBIAS };
 
 typedef struct {
-    int64_t kernel[2], strides[2], dilations[2], pads[4], group;
+    qs_conv2d_geometry geo;
     int32_t qmin, qmax;
     qs_act act;
     bool prepared;
@@ -36,68 +37,20 @@ static void qconv_free(void *p) {
     free(q);
 }
 
-static qs_status ints2(const qs_node *n, const char *name, int64_t *v, size_t want, qs_error *err) {
-    size_t count;
-    qs_status st = qs_attr_get_ints(n, name, v, want, &count, err);
-    if (st == QS_OK && count != want)
-        st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "attribute %s needs %zu values", name,
-                           want);
-    return st;
-}
 
-static qs_act_kind act_kind(const char *s) {
-    static const struct { const char *name; qs_act_kind kind; } table[] = {
-        {"none", QS_ACT_NONE},         {"relu", QS_ACT_RELU},
-        {"clip", QS_ACT_CLIP},         {"leaky_relu", QS_ACT_LEAKY_RELU},
-        {"hardsigmoid", QS_ACT_HARDSIGMOID}, {"hardswish", QS_ACT_HARDSWISH},
-        {"sigmoid", QS_ACT_SIGMOID},
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-        if (strcmp(s, table[i].name) == 0)
-            return table[i].kind;
-    return (qs_act_kind)-1;
-}
 
 static qs_status qconv_init(const qs_graph *g, qs_node *n, qs_error *err) {
     qconv_params *p = calloc(1, sizeof(*p));
-    int64_t v;
     (void)g;
     if (!p)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
     n->params = p;
-    qs_status st = ints2(n, "kernel_shape", p->kernel, 2, err);
+    qs_status st = qs_conv2d_geometry_parse(n, &p->geo, err);
     if (st == QS_OK)
-        st = ints2(n, "strides", p->strides, 2, err);
+        st = qs_quant_attr_clamp(n, &p->qmin, &p->qmax, err);
     if (st == QS_OK)
-        st = ints2(n, "dilations", p->dilations, 2, err);
-    if (st == QS_OK)
-        st = ints2(n, "pads", p->pads, 4, err);
-    if (st == QS_OK)
-        st = qs_attr_get_int(n, "group", 1, &p->group, err);
-    if (st == QS_OK)
-        st = qs_attr_get_int(n, "qmin", 0, &v, err);
-    p->qmin = (int32_t)v;
-    if (st == QS_OK)
-        st = qs_attr_get_int(n, "qmax", 255, &v, err);
-    p->qmax = (int32_t)v;
-    if (st != QS_OK)
-        return st;
-    p->act.kind = act_kind(qs_node_attr_string(n, "activation", "none"));
-    p->act.min = qs_node_attr_float(n, "act_min", 0.0f);
-    p->act.max = qs_node_attr_float(n, "act_max", 0.0f);
-    p->act.alpha = qs_node_attr_float(n, "act_alpha", 0.0f);
-    p->act.beta = qs_node_attr_float(n, "act_beta", 0.0f);
-    if ((int)p->act.kind < 0)
-        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "unknown activation");
-    if (p->qmin < 0 || p->qmax > 255 || p->qmin > p->qmax || p->group < 1)
-        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "bad qmin/qmax/group");
-    for (int i = 0; i < 2; i++)
-        if (p->kernel[i] < 1 || p->strides[i] < 1 || p->dilations[i] < 1)
-            return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "bad kernel geometry");
-    for (int i = 0; i < 4; i++)
-        if (p->pads[i] < 0)
-            return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "negative pads");
-    return QS_OK;
+        st = qs_node_get_act_attrs(n, &p->act, err);
+    return st;
 }
 
 static bool float_out(const qs_node *n) { return n->n_inputs <= QY_SCALE || n->inputs[QY_SCALE] < 0; }
@@ -107,16 +60,13 @@ static qs_status qconv_infer(const qs_node *n, const qs_view *in, qs_view *out, 
     const qs_view *x = &in[QX], *w = &in[QW];
     if (x->dtype != QS_DTYPE_UINT8 || x->rank != 4)
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "input must be uint8 NHWC");
-    if (w->dtype != QS_DTYPE_INT8 || w->rank != 4 || w->dims[2] != p->kernel[0] ||
-        w->dims[3] != p->kernel[1])
+    if (w->dtype != QS_DTYPE_INT8 || w->rank != 4 || w->dims[2] != p->geo.kernel[0] ||
+        w->dims[3] != p->geo.kernel[1])
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weights must be int8 OIHW");
-    if (x->dims[3] != w->dims[1] * p->group || w->dims[0] % p->group)
+    if (x->dims[3] != w->dims[1] * p->geo.group || w->dims[0] % p->geo.group)
         return qs_node_error(err, QS_ERR_SHAPE, n, "channels do not match the weights");
-    int64_t oh = (x->dims[1] + p->pads[0] + p->pads[2] - (p->kernel[0] - 1) * p->dilations[0] - 1) /
-                     p->strides[0] + 1;
-    int64_t ow = (x->dims[2] + p->pads[1] + p->pads[3] - (p->kernel[1] - 1) * p->dilations[1] - 1) /
-                     p->strides[1] + 1;
-    if (oh < 1 || ow < 1)
+    int64_t oh, ow;
+    if (!qs_conv2d_geometry_output(&p->geo, x->dims[1], x->dims[2], &oh, &ow))
         return qs_node_error(err, QS_ERR_SHAPE, n, "empty output");
     out[0].rank = 4;
     out[0].dims[0] = x->dims[0];
@@ -138,15 +88,15 @@ static qs_conv2d_shape conv_shape(const qconv_params *p, const qs_view *x, const
     s.out_h = y ? (size_t)y->dims[1] : 0;
     s.out_w = y ? (size_t)y->dims[2] : 0;
     s.out_c = (size_t)w->dims[0];
-    s.kernel_h = (size_t)p->kernel[0];
-    s.kernel_w = (size_t)p->kernel[1];
-    s.stride_h = (size_t)p->strides[0];
-    s.stride_w = (size_t)p->strides[1];
-    s.dilation_h = (size_t)p->dilations[0];
-    s.dilation_w = (size_t)p->dilations[1];
-    s.pad_top = (size_t)p->pads[0];
-    s.pad_left = (size_t)p->pads[1];
-    s.groups = (size_t)p->group;
+    s.kernel_h = (size_t)p->geo.kernel[0];
+    s.kernel_w = (size_t)p->geo.kernel[1];
+    s.stride_h = (size_t)p->geo.strides[0];
+    s.stride_w = (size_t)p->geo.strides[1];
+    s.dilation_h = (size_t)p->geo.dilations[0];
+    s.dilation_w = (size_t)p->geo.dilations[1];
+    s.pad_top = (size_t)p->geo.pads[0];
+    s.pad_left = (size_t)p->geo.pads[1];
+    s.groups = (size_t)p->geo.group;
     return s;
 }
 

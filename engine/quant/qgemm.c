@@ -32,22 +32,12 @@ static void qgemm_free(void *p) {
 }
 
 static qs_status qgemm_init(const qs_graph *g, qs_node *n, qs_error *err) {
-    int64_t lo, hi;
     (void)g;
     qgemm_params *p = calloc(1, sizeof(*p));
     if (!p)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
     n->params = p;
-    qs_status st = qs_attr_get_int(n, "qmin", 0, &lo, err);
-    if (st == QS_OK)
-        st = qs_attr_get_int(n, "qmax", 255, &hi, err);
-    if (st != QS_OK)
-        return st;
-    if (lo < 0 || hi > 255 || lo > hi)
-        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "bad qmin/qmax");
-    p->qmin = (int32_t)lo;
-    p->qmax = (int32_t)hi;
-    return QS_OK;
+    return qs_quant_attr_clamp(n, &p->qmin, &p->qmax, err);
 }
 
 static bool float_out(const qs_node *n) { return n->n_inputs <= GY_SCALE || n->inputs[GY_SCALE] < 0; }

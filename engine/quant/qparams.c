@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/op_util.h"
 #include "quant/quant.h"
 
 void qs_quant_params_from_range(float lo, float hi, bool symmetric, float *scale, int32_t *zero) {
@@ -75,4 +76,58 @@ bool qs_const_scalar_int(const qs_graph *g, int32_t v, int32_t *out) {
     case QS_DTYPE_INT32: *out = *(const int32_t *)val->data; return true;
     default: return false;
     }
+}
+
+qs_status qs_quant_attr_clamp(const qs_node *n, int32_t *qmin, int32_t *qmax, qs_error *err) {
+    int64_t lo, hi;
+    qs_status st = qs_attr_get_int(n, "qmin", 0, &lo, err);
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "qmax", 255, &hi, err);
+    if (st != QS_OK)
+        return st;
+    if (lo < 0 || hi > 255 || lo > hi)
+        return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "qmin/qmax must satisfy 0 <= qmin <= "
+                             "qmax <= 255");
+    *qmin = (int32_t)lo;
+    *qmax = (int32_t)hi;
+    return QS_OK;
+}
+
+static qs_status ints_exact(const qs_node *n, const char *name, int64_t *v, size_t want,
+                            qs_error *err) {
+    size_t count;
+    qs_status st = qs_attr_get_ints(n, name, v, want, &count, err);
+    if (st == QS_OK && count != want)
+        st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "attribute %s needs %zu values", name,
+                           want);
+    return st;
+}
+
+qs_status qs_conv2d_geometry_parse(const qs_node *n, qs_conv2d_geometry *geo, qs_error *err) {
+    qs_status st = ints_exact(n, "kernel_shape", geo->kernel, 2, err);
+    if (st == QS_OK)
+        st = ints_exact(n, "strides", geo->strides, 2, err);
+    if (st == QS_OK)
+        st = ints_exact(n, "dilations", geo->dilations, 2, err);
+    if (st == QS_OK)
+        st = ints_exact(n, "pads", geo->pads, 4, err);
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "group", 1, &geo->group, err);
+    if (st != QS_OK)
+        return st;
+    bool ok = geo->group >= 1;
+    for (int i = 0; i < 2; i++)
+        ok = ok && geo->kernel[i] >= 1 && geo->strides[i] >= 1 && geo->dilations[i] >= 1;
+    for (int i = 0; i < 4; i++)
+        ok = ok && geo->pads[i] >= 0;
+    return ok ? QS_OK : qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "bad convolution geometry");
+}
+
+bool qs_conv2d_geometry_output(const qs_conv2d_geometry *geo, int64_t h, int64_t w, int64_t *oh,
+                               int64_t *ow) {
+    *oh = (h + geo->pads[0] + geo->pads[2] - (geo->kernel[0] - 1) * geo->dilations[0] - 1) /
+              geo->strides[0] + 1;
+    *ow = (w + geo->pads[1] + geo->pads[3] - (geo->kernel[1] - 1) * geo->dilations[1] - 1) /
+              geo->strides[1] + 1;
+    return *oh >= 1 && *ow >= 1;
 }

@@ -21,6 +21,21 @@ void qs_quant_params_from_range(float lo, float hi, bool symmetric, float *scale
 void qs_quantize_weights(const float *w, size_t channels, size_t per_channel, bool per_tensor,
                          int8_t *q, float *scales);
 
+/* 2-D convolution geometry of the internal NHWC operators: ints kernel_shape (2), strides (2),
+ * dilations (2), pads (4: top, left, bottom, right), int group; all validated positive. */
+typedef struct {
+    int64_t kernel[2], strides[2], dilations[2], pads[4], group;
+} qs_conv2d_geometry;
+
+qs_status qs_conv2d_geometry_parse(const qs_node *n, qs_conv2d_geometry *geo, qs_error *err);
+/* Output height/width for an input of h x w; false when empty. */
+bool qs_conv2d_geometry_output(const qs_conv2d_geometry *geo, int64_t h, int64_t w, int64_t *oh,
+                               int64_t *ow);
+
+/* The fused clamp of an int8 operator: attributes qmin (default 0) and qmax (default 255),
+ * 0 <= qmin <= qmax <= 255. */
+qs_status qs_quant_attr_clamp(const qs_node *n, int32_t *qmin, int32_t *qmax, qs_error *err);
+
 /* Read a scalar constant input of a node as float / int (scale, zero point). */
 bool qs_const_scalar_f32(const qs_graph *g, int32_t v, float *out);
 bool qs_const_scalar_int(const qs_graph *g, int32_t v, int32_t *out);
