@@ -26,3 +26,4 @@ include tests/engine.mk
 include tests/server.mk
 include tests/onnx.mk
 include tests/q8.mk
+include tests/qoperator.mk
