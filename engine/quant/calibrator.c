@@ -10,7 +10,7 @@
 #include "core/model.h"
 #include "quant/quant.h"
 
-#define QS_CAL_MAGIC "quantserve-calibration 1"
+#define QS_CAL_MAGIC "quantserve-calibration 2"
 
 typedef struct {
     int32_t value;
@@ -184,9 +184,10 @@ qs_status qs_calibrator_save(const qs_calibrator *c, const char *path, qs_error 
         for (int k = 0; k < QS_CAL_BINS; k++)
             nnz += h->bins[k] != 0;
         /* Hex floats: the cache reloads bit-exactly. */
-        fprintf(f, "v %zu %s\ns %a %a %a %a %" PRIu64 " %" PRIu64 " %a %" PRId64 "\nb %zu",
+        fprintf(f, "v %zu %s\ns %a %a %a %a %" PRIu64 " %" PRIu64 " %" PRIu64 " %a %" PRId64
+                "\nb %zu",
                 strlen(name), name, (double)h->min, (double)h->max, (double)h->ema_min,
-                (double)h->ema_max, h->batches, h->count, h->width, h->first, nnz);
+                (double)h->ema_max, h->batches, h->count, h->zeros, h->width, h->first, nnz);
         for (int k = 0; k < QS_CAL_BINS; k++)
             if (h->bins[k])
                 fprintf(f, " %d:%" PRIu64, k, h->bins[k]);
@@ -234,7 +235,7 @@ qs_status qs_calibrator_load(qs_calibrator *c, const char *path, qs_error *err) 
     for (size_t i = 0; i < count; i++) {
         size_t len, nnz;
         double mn, mx, emn, emx, width;
-        uint64_t batches, n;
+        uint64_t batches, n, zeros;
         int64_t first;
         if (fscanf(f, " v %zu ", &len) != 1 || len >= sizeof(name) ||
             fread(name, 1, len, f) != len) {
@@ -244,8 +245,8 @@ qs_status qs_calibrator_load(qs_calibrator *c, const char *path, qs_error *err) 
         name[len] = '\0';
         int32_t v = qs_graph_find_value(g, name);
         if (v < 0 || c->slot[v] < 0 ||
-            fscanf(f, " s %la %la %la %la %" SCNu64 " %" SCNu64 " %la %" SCNd64 " b %zu", &mn, &mx,
-                   &emn, &emx, &batches, &n, &width, &first, &nnz) != 9 || nnz > QS_CAL_BINS ||
+            fscanf(f, " s %la %la %la %la %" SCNu64 " %" SCNu64 " %" SCNu64 " %la %" SCNd64 " b %zu",
+                   &mn, &mx, &emn, &emx, &batches, &n, &zeros, &width, &first, &nnz) != 10 || nnz > QS_CAL_BINS ||
             !(width >= 0.0) || !isfinite(width) || (width == 0.0 && (n || nnz))) {
             st = qs_error_set(err, QS_ERR_INVALID_ARGUMENT, path, "bad entry for \"%s\"", name);
             goto done;
@@ -257,6 +258,7 @@ qs_status qs_calibrator_load(qs_calibrator *c, const char *path, qs_error *err) 
         h->ema_max = (float)emx;
         h->batches = batches;
         h->count = n;
+        h->zeros = zeros;
         h->width = width;
         h->first = first;
         for (size_t k = 0; k < nnz; k++) {

@@ -78,6 +78,7 @@ void qs_histogram_add(qs_histogram *h, const float *x, size_t n, float averaging
     for (size_t i = 0; i < n; i++) {
         if (x[i] != x[i])
             continue;
+        h->zeros += x[i] == 0.0f;
         int64_t k = (int64_t)floor((double)x[i] * inv) - h->first;
         k = k < 0 ? 0 : k >= QS_CAL_BINS ? QS_CAL_BINS - 1 : k;
         h->bins[k]++;
@@ -145,6 +146,11 @@ static float entropy_threshold(const qs_histogram *h, int levels) {
         if (m + 1 > nm && h->bins[i])
             nm = m + 1;
     }
+    /* The spike of exact zeros after a ReLU says nothing about where to clip, and squeezing it
+     * into a group with its neighbours would dominate the divergence: leave it out. */
+    mag[0] -= (double)h->zeros;
+    if (mag[0] < 0.0)
+        mag[0] = 0.0;
     if (nm <= levels)
         return (float)((double)nm * h->width);
     double best = INFINITY;

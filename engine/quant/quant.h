@@ -51,6 +51,7 @@ typedef struct {
     float min, max;
     float ema_min, ema_max;
     uint64_t batches, count;
+    uint64_t zeros;          /* exact zeros (ReLU outputs), kept apart for the entropy observer */
     double width;
     int64_t first;
     uint64_t bins[QS_CAL_BINS];
