@@ -45,16 +45,17 @@ qs_app *qs_app_start(const qs_config *config, char *message, size_t message_size
     atomic_init(&app->shutting_down, false);
 
     int32_t threads = qs_config_intra_op_threads(config);
-    app->registry = qs_registry_create(config, (size_t)config->workers.count, threads, app->start_s);
-    if (!app->registry) {
-        snprintf(message, message_size, "out of memory for the model registry");
-        goto fail;
-    }
     qs_image_limits limits = {
         .max_pixels = (uint64_t)config->limits.max_image_pixels,
         .max_side = (uint32_t)config->limits.max_image_side,
         .dct_scale_min_side = 0,
     };
+    app->registry = qs_registry_create(config, (size_t)config->workers.count, threads, app->start_s);
+    if (!app->registry) {
+        snprintf(message, message_size, "out of memory for the model registry");
+        goto fail;
+    }
+    qs_registry_set_image_limits(app->registry, &limits);
     app->workers = qs_workers_create((size_t)config->workers.count,
                                      (size_t)config->limits.queue_depth, &limits);
     if (!app->workers) {

@@ -127,9 +127,6 @@ bool qs_cli_check_files(const qs_config *config, FILE *out)
                     ok = false;
                 }
             }
-            if (v->mode != QS_MODE_FP32)
-                fprintf(out, "    note: int8 modes are not implemented in this build; this "
-                             "variant will be marked failed at load\n");
         }
     }
     fprintf(out, "%s\n", ok ? "config OK" : "config has missing files");

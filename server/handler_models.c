@@ -107,8 +107,9 @@ static json_t *strings_json(char *const *s, size_t n)
 }
 
 /* How a variant is (or will be) made: its mode, source file and quantization options. */
-static json_t *made_json(const qs_variant_config *c)
+static json_t *made_json(const qs_variant *v)
 {
+    const qs_variant_config *c = v->cfg;
     json_t *j = json_pack("{s:s,s:s}", "mode", qs_variant_mode_to_string(c->mode), "source",
                           c->onnx);
     switch (c->mode) {
@@ -126,9 +127,14 @@ static json_t *made_json(const qs_variant_config *c)
             json_object_set_new(j, "percentile", json_real(c->percentile));
         if (c->observer == QS_CFG_OBSERVER_MOVING_MINMAX)
             json_object_set_new(j, "averaging_constant", json_real(c->averaging_constant));
-        json_object_set_new(j, "calibration",
-                            json_pack("{s:s,s:i}", "images", c->calibration.images, "count",
-                                      c->calibration.count));
+        json_t *cal = json_pack("{s:s,s:i}", "images", c->calibration.images, "count",
+                                c->calibration.count);
+        if (qs_variant_state(v) == QS_LOAD_READY) {
+            json_object_set_new(cal, "used", json_integer((json_int_t)v->calibration_used));
+            json_object_set_new(cal, "skipped", json_integer((json_int_t)v->calibration_skipped));
+            json_object_set_new(cal, "ms", json_real(v->calibration_ms));
+        }
+        json_object_set_new(j, "calibration", cal);
         break;
     case QS_MODE_DYNAMIC:
         json_object_set_new(j, "description",
@@ -212,7 +218,7 @@ void qs_handle_model(qs_request *req)
     for (size_t j = 0; j < m->variant_count; j++) {
         const qs_variant *v = &m->variants[j];
         json_t *jv = variant_brief(v, j == m->cfg->default_variant);
-        json_object_set_new(jv, "made", made_json(v->cfg));
+        json_object_set_new(jv, "made", made_json(v));
         if (qs_variant_state(v) == QS_LOAD_READY) {
             json_object_set_new(jv, "inputs", signature_json(v->engine, true));
             json_object_set_new(jv, "outputs", signature_json(v->engine, false));

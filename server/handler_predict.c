@@ -10,6 +10,7 @@
 #include "app.h"
 #include "clock.h"
 #include "handlers.h"
+#include "log.h"
 #include "multipart.h"
 
 #define DEFAULT_TOPK 5
@@ -247,7 +248,10 @@ void qs_handle_predict(qs_request *req)
     job->deadline_ns = req->start_ns + (uint64_t)app->config->limits.request_timeout_ms * 1000000u;
     job->done = job_done;
     job->user = req;
-    if (!qs_workers_submit(app->workers, job, suspend_request, req)) {
+    if (qs_workers_submit(app->workers, job, suspend_request, req)) {
+        QS_DEBUG("request %s queued: model %s variant %s, %zu-byte image", req->id,
+                 req->model->cfg->name, req->variant->cfg->name, size);
+    } else {
         if (atomic_load(&app->shutting_down))
             qs_respond_fail(req, QS_API_SHUTTING_DOWN, "the server is shutting down");
         else

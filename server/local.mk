@@ -17,6 +17,7 @@ libqsserver_la_SOURCES = \
 	server/multipart.c server/multipart.h \
 	server/labels.c server/labels.h \
 	server/clock.h \
+	server/calibration.c server/calibration.h \
 	server/registry.c server/registry.h \
 	server/inference.c server/inference.h \
 	server/workers.c server/workers.h \

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calibration.h"
 #include "clock.h"
 #include "log.h"
 
@@ -16,6 +17,7 @@ struct qs_registry {
     size_t model_count;
     size_t session_count;
     int32_t intra_op_threads;
+    qs_image_limits limits;
     pthread_t loader;
     bool loader_started;
     _Atomic bool stop;
@@ -127,6 +129,11 @@ fail:
     return NULL;
 }
 
+void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *limits)
+{
+    registry->limits = *limits;
+}
+
 size_t qs_registry_model_count(const qs_registry *registry)
 {
     return registry->model_count;
@@ -195,9 +202,9 @@ __attribute__((format(printf, 2, 3))) static bool fail_variant(qs_variant *v, co
     va_end(ap);
     release_engine(v);
     memset(&v->info, 0, sizeof v->info);
+    set_state(v, QS_LOAD_FAILED);
     QS_WARN("model %s variant %s failed to load: %s", v->model->cfg->name, v->cfg->name,
             v->reason);
-    set_state(v, QS_LOAD_FAILED);
     return false;
 }
 
@@ -360,31 +367,178 @@ static bool warm_up(qs_variant *v)
     return true;
 }
 
+static qs_observer_kind engine_observer(qs_cfg_observer o)
+{
+    switch (o) {
+    case QS_CFG_OBSERVER_MINMAX: return QS_OBSERVER_MINMAX;
+    case QS_CFG_OBSERVER_MOVING_MINMAX: return QS_OBSERVER_MOVING_MINMAX;
+    case QS_CFG_OBSERVER_PERCENTILE: return QS_OBSERVER_PERCENTILE;
+    case QS_CFG_OBSERVER_ENTROPY: return QS_OBSERVER_ENTROPY;
+    case QS_CFG_OBSERVER_MSE: return QS_OBSERVER_MSE;
+    case QS_CFG_OBSERVER_COUNT: break;
+    }
+    return QS_OBSERVER_MINMAX;
+}
+
+static void quant_options_from_config(const qs_variant_config *c, qs_quant_options *q)
+{
+    qs_quant_options_init(q);
+    q->observer = engine_observer(c->observer);
+    q->percentile = (float)c->percentile;
+    q->averaging_constant = (float)c->averaging_constant;
+    q->per_tensor_weights = c->per_channel ? 0 : 1;
+    q->symmetric_activations = c->symmetric_activations ? 1 : 0;
+    q->signed_activations = c->signed_activations ? 1 : 0;
+    q->keep_fp32 = (const char *const *)c->keep_fp32;
+    q->keep_fp32_count = c->keep_fp32_count;
+}
+
+static uint8_t *read_model_file(const char *path, size_t *size, char *message, size_t message_size)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    long n = -1;
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        snprintf(message, message_size, "cannot read %s", path);
+        goto cleanup;
+    }
+    buf = malloc(n > 0 ? (size_t)n : 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        snprintf(message, message_size, "cannot read %s%s", path, buf ? "" : ": out of memory");
+        free(buf);
+        buf = NULL;
+        goto cleanup;
+    }
+    *size = (size_t)n;
+cleanup:
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+/* Static int8: observe the calibration images through an fp32 run of the model. */
+static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *onnx, size_t size,
+                                const qs_quant_options *q)
+{
+    const qs_model_entry *m = v->model;
+    qs_calibration_set set;
+    char msg[512];
+    qs_calibrator *cal = NULL;
+    uint64_t t0 = qs_clock_ns();
+    set_state(v, QS_LOAD_CALIBRATING);
+    if (!qs_calibration_set_load(v->cfg->calibration.images, v->cfg->calibration.count, &set, msg,
+                                 sizeof msg)) {
+        fail_variant(v, "%s", msg);
+        return NULL;
+    }
+    if (set.available < (size_t)v->cfg->calibration.count)
+        QS_WARN("model %s variant %s: calibration.count is %d but %s has %zu images; using them all",
+                m->cfg->name, v->cfg->name, v->cfg->calibration.count, v->cfg->calibration.images,
+                set.available);
+    uint32_t shape[4];
+    size_t numel = 0;
+    qs_image_error ierr;
+    qs_error err;
+    qs_error_clear(&err);
+    if (qs_preprocess_output_shape(&m->spec, 256, 256, shape, &numel, &ierr) != QS_IMAGE_OK) {
+        fail_variant(v, "preprocessing: %s", ierr.message);
+        goto cleanup;
+    }
+    qs_tensor input;
+    memset(&input, 0, sizeof input);
+    input.dtype = QS_DTYPE_FLOAT32;
+    input.rank = 4;
+    for (int d = 0; d < 4; d++)
+        input.dims[d] = shape[d];
+    qs_status st = qs_calibrator_create(onnx, size, q, &cal, &err);
+    if (st != QS_OK) {
+        format_engine_error(msg, sizeof msg, st, &err);
+        fail_variant(v, "cannot create the calibrator: %s", msg);
+        goto cleanup;
+    }
+    if (!qs_calibration_run(cal, &set, &m->spec, &input, numel, &r->limits, &v->calibration_used,
+                            &v->calibration_skipped, msg, sizeof msg)) {
+        fail_variant(v, "%s", msg);
+        qs_calibrator_free(cal);
+        cal = NULL;
+        goto cleanup;
+    }
+    v->calibration_ms = qs_ns_to_ms(qs_clock_ns() - t0);
+    QS_INFO("model %s variant %s: calibrated on %zu images in %.0f ms (%zu skipped)",
+            m->cfg->name, v->cfg->name, v->calibration_used, v->calibration_ms,
+            v->calibration_skipped);
+cleanup:
+    qs_calibration_set_free(&set);
+    return cal;
+}
+
+static qs_variant_kind engine_variant(qs_variant_mode mode)
+{
+    switch (mode) {
+    case QS_MODE_STATIC: return QS_VARIANT_INT8_STATIC;
+    case QS_MODE_DYNAMIC: return QS_VARIANT_INT8_DYNAMIC;
+    case QS_MODE_QDQ: return QS_VARIANT_INT8_QDQ;
+    case QS_MODE_FP32:
+    case QS_MODE_COUNT: break;
+    }
+    return QS_VARIANT_FP32;
+}
+
+/* Build the engine model of a variant: fp32 and int8 modes load the file; static int8 reads it
+ * once, calibrates on it, and loads the same bytes. */
+static bool build_engine_model(qs_registry *r, qs_variant *v)
+{
+    qs_model_options opts;
+    qs_quant_options q;
+    qs_calibrator *cal = NULL;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    char msg[512];
+    bool ok = false;
+    qs_model_options_init(&opts);
+    quant_options_from_config(v->cfg, &q);
+    opts.variant = engine_variant(v->cfg->mode);
+    if (v->cfg->mode != QS_MODE_FP32)
+        opts.quant = &q;
+    qs_error err;
+    qs_error_clear(&err);
+    qs_status st;
+    if (v->cfg->mode == QS_MODE_STATIC) {
+        bytes = read_model_file(v->cfg->onnx, &size, msg, sizeof msg);
+        if (!bytes) {
+            fail_variant(v, "%s", msg);
+            goto cleanup;
+        }
+        cal = calibrate(r, v, bytes, size, &q);
+        if (!cal)
+            goto cleanup;
+        opts.calibration = cal;
+        set_state(v, QS_LOAD_LOADING);
+        st = qs_model_load_memory(bytes, size, &opts, &v->engine, &err);
+    } else {
+        st = qs_model_load_file(v->cfg->onnx, &opts, &v->engine, &err);
+    }
+    if (st != QS_OK) {
+        format_engine_error(msg, sizeof msg, st, &err);
+        fail_variant(v, "cannot load %s as %s: %s", v->cfg->onnx,
+                     qs_variant_mode_to_string(v->cfg->mode), msg);
+        goto cleanup;
+    }
+    ok = true;
+cleanup:
+    qs_calibrator_free(cal);
+    free(bytes);
+    return ok;
+}
+
 static void load_variant(qs_registry *r, qs_variant *v)
 {
     uint64_t t0 = qs_clock_ns();
     set_state(v, QS_LOAD_LOADING);
     QS_INFO("loading model %s variant %s (%s) from %s", v->model->cfg->name, v->cfg->name,
             qs_variant_mode_to_string(v->cfg->mode), v->cfg->onnx);
-    if (v->cfg->mode != QS_MODE_FP32) {
-        fail_variant(v,
-                     "int8 modes are not implemented in this build: mode \"%s\" needs the "
-                     "engine's quantization support (only \"fp32\" variants load)",
-                     qs_variant_mode_to_string(v->cfg->mode));
+    if (!build_engine_model(r, v))
         return;
-    }
-    qs_model_options opts;
-    qs_model_options_init(&opts);
-    opts.variant = QS_VARIANT_FP32;
-    qs_error err;
-    qs_error_clear(&err);
-    qs_status st = qs_model_load_file(v->cfg->onnx, &opts, &v->engine, &err);
-    if (st != QS_OK) {
-        char msg[512];
-        format_engine_error(msg, sizeof msg, st, &err);
-        fail_variant(v, "cannot load %s: %s", v->cfg->onnx, msg);
-        return;
-    }
     qs_model_get_info(v->engine, &v->info);
     if (!bind_input(v) || !bind_output(v) || !create_sessions(r, v))
         return;
@@ -394,9 +548,10 @@ static void load_variant(qs_registry *r, qs_variant *v)
     if (!warm_up(v))
         return;
     v->warmup_ms = qs_ns_to_ms(qs_clock_ns() - t1);
+    /* Publish first: whoever reads the log line can use the variant at once. */
+    set_state(v, QS_LOAD_READY);
     QS_INFO("model %s variant %s ready: %zu classes, loaded in %.1f ms, warmed up in %.1f ms",
             v->model->cfg->name, v->cfg->name, v->class_count, v->load_ms, v->warmup_ms);
-    set_state(v, QS_LOAD_READY);
 }
 
 static void *loader_main(void *arg)

@@ -13,12 +13,14 @@
 #include "quantserve/engine.h"
 #include "stats.h"
 
-/* Life of a variant: queued -> loading -> warming -> ready, or failed from any step. */
-#define QS_LOAD_STATE_LIST(X)               \
-    X(QS_LOAD_QUEUED, "queued", "loading")  \
-    X(QS_LOAD_LOADING, "loading", "loading") \
-    X(QS_LOAD_WARMING, "warming", "loading") \
-    X(QS_LOAD_READY, "ready", "ready")      \
+/* Life of a variant: queued -> loading (-> calibrating, static int8) -> warming -> ready, or
+ * failed from any step. Columns: enum, phase, public state. */
+#define QS_LOAD_STATE_LIST(X)                        \
+    X(QS_LOAD_QUEUED, "queued", "loading")           \
+    X(QS_LOAD_LOADING, "loading", "loading")         \
+    X(QS_LOAD_CALIBRATING, "calibrating", "loading") \
+    X(QS_LOAD_WARMING, "warming", "loading")         \
+    X(QS_LOAD_READY, "ready", "ready")               \
     X(QS_LOAD_FAILED, "failed", "failed")
 
 typedef enum {
@@ -55,6 +57,9 @@ typedef struct qs_variant {
     qs_model_info info;
     uint64_t arena_bytes;       /* sum of qs_session_arena_bytes over the sessions, after warm-up */
     double load_ms, warmup_ms;
+    size_t calibration_used;    /* static int8: images observed, and skipped (unreadable) */
+    size_t calibration_skipped;
+    double calibration_ms;
     qs_stats *stats;
 } qs_variant;
 
@@ -74,8 +79,12 @@ typedef struct qs_registry qs_registry;
 qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
                                 int32_t intra_op_threads, int64_t now_s);
 
-/* Start the loader thread: models in config order, variants in order, each loaded, checked
- * against its preprocessing, given its sessions and warmed up with one inference per session.
+/* Decoder limits used for calibration images (default: the image library's). */
+void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *limits);
+
+/* Start the loader thread: models in config order, variants in order, each loaded (static int8:
+ * calibrated first on its images), checked against its preprocessing, given its sessions and
+ * warmed up with one inference per session.
  * A failure marks only that variant FAILED with the reason. Returns false if the thread cannot
  * start (then every variant is FAILED). */
 bool qs_registry_start(qs_registry *registry);

@@ -5,6 +5,7 @@
 #include <jpeglib.h>
 #include <math.h>
 #include <png.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -320,6 +321,15 @@ static void make_assets(void)
     assets.text.data = malloc(sizeof text);
     memcpy(assets.text.data, text, sizeof text);
     assets.text.size = sizeof text - 1;
+    /* Calibration images for the int8 variant. */
+    snprintf(path, sizeof path, "%s/calib", assets.dir);
+    mkdir(path, 0700);
+    for (int i = 0; i < 6; i++) {
+        blob png = make_png_gray(28 + (uint32_t)i, 28 + (uint32_t)(2 * i));
+        snprintf(path, sizeof path, "%s/calib/img%d.png", assets.dir, i);
+        write_file(path, png.data, png.size);
+        free(png.data);
+    }
     /* A file that is not ONNX at all, for a variant that must fail to load. */
     snprintf(path, sizeof path, "%s/garbage.onnx", assets.dir);
     write_file(path, "not a protobuf", 14);
@@ -344,10 +354,11 @@ static qs_config *config;
 static qs_app *app;
 static uint16_t port;
 
-/* The test config: the model as fp32 (default), int8 static (not implemented yet: fails), and a
- * variant whose file is not ONNX (fails); workers/queue as given. */
-static void write_config(const char *path, int workers, int queue_depth, int timeout_ms,
-                         const char *extra_models)
+/* The test config: the model as fp32 (default), int8 static calibrated on a few generated images
+ * (ready when the engine quantizes this model, else failed with the engine's reason), and a
+ * variant whose file is not ONNX (always fails); workers/queue as given. */
+static void write_config_calib(const char *path, int workers, int queue_depth, int timeout_ms,
+                               const char *extra_models, const char *calib)
 {
     char json[4096];
     snprintf(json, sizeof json,
@@ -362,12 +373,18 @@ static void write_config(const char *path, int workers, int queue_depth, int tim
              "  \"preprocess\": {\"color\": \"gray\", \"resize\": {\"width\": 28, \"height\": 28},"
              "   \"scale\": 0.00392156862745098, \"mean\": [0.286], \"std\": [0.353]},"
              "  \"variants\": [{\"name\": \"fp32\", \"mode\": \"fp32\"},"
-             "   {\"name\": \"int8\", \"mode\": \"static\", \"calibration\": {\"images\": \"calib\","
+             "   {\"name\": \"int8\", \"mode\": \"static\", \"calibration\": {\"images\": \"%s\","
              "    \"count\": 10}},"
              "   {\"name\": \"broken\", \"mode\": \"fp32\", \"onnx\": \"garbage.onnx\"}]}%s]}",
              workers, queue_depth, timeout_ms, getenv("QS_TEST_ACCESS_LOG") ? "true" : "false",
-             assets.model, assets.labels, extra_models ? extra_models : "");
+             assets.model, assets.labels, calib, extra_models ? extra_models : "");
     write_file(path, json, strlen(json));
+}
+
+static void write_config(const char *path, int workers, int queue_depth, int timeout_ms,
+                         const char *extra_models)
+{
+    write_config_calib(path, workers, queue_depth, timeout_ms, extra_models, "calib");
 }
 
 static void start_server(int workers, int queue_depth, int timeout_ms, const char *extra_models)
@@ -552,8 +569,11 @@ START_TEST(test_health)
     ck_assert(json_is_true(json_object_get(j, "ready")));
     json_t *progress = json_object_get(j, "progress");
     ck_assert_int_eq(json_integer_value(json_object_get(progress, "total")), 3);
-    ck_assert_int_eq(json_integer_value(json_object_get(progress, "ready")), 1);
-    ck_assert_int_eq(json_integer_value(json_object_get(progress, "failed")), 2);
+    ck_assert_int_ge(json_integer_value(json_object_get(progress, "ready")), 1);
+    ck_assert_int_ge(json_integer_value(json_object_get(progress, "failed")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(progress, "ready")) +
+                         json_integer_value(json_object_get(progress, "failed")),
+                     3);
     json_decref(j);
     qst_http_response_free(&r);
 }
@@ -571,8 +591,11 @@ START_TEST(test_models)
     json_t *vs = json_object_get(m, "variants");
     ck_assert_str_eq(str_at(variant_named(vs, "fp32"), "state"), "ready");
     json_t *int8 = variant_named(vs, "int8");
-    ck_assert_str_eq(str_at(int8, "state"), "failed");
-    ck_assert_ptr_nonnull(strstr(str_at(int8, "reason"), "not implemented"));
+    if (strcmp(str_at(int8, "state"), "ready") != 0) {
+        ck_assert_str_eq(str_at(int8, "state"), "failed");
+        ck_assert(strlen(str_at(int8, "reason")) > 10);
+        fprintf(stderr, "test_models: int8 variant failed: %s\n", str_at(int8, "reason"));
+    }
     json_t *broken = variant_named(vs, "broken");
     ck_assert_str_eq(str_at(broken, "state"), "failed");
     ck_assert_ptr_nonnull(strstr(str_at(broken, "reason"), "garbage.onnx"));
@@ -683,6 +706,17 @@ START_TEST(test_predict_formats)
     r = post("/predict?model=fashion&topk=1", NULL, &assets.png28);
     ck_assert_int_eq(check_prediction(&r, 1, "fp32"), top_png);
 
+    /* The int8 variant, when the engine could quantize the model. */
+    qs_variant *int8 = qs_model_entry_find_variant(qs_registry_find_model(app->registry, "fashion"),
+                                                   "int8");
+    if (qs_variant_state(int8) == QS_LOAD_READY) {
+        r = post("/predict?variant=int8&topk=10", "image/png", &assets.png28);
+        check_prediction(&r, 10, "int8");
+    } else {
+        r = post("/predict?variant=int8", "image/png", &assets.png28);
+        expect_error(&r, 503, "variant_failed");
+    }
+
     /* A colour JPEG of another size goes through the same pipeline. */
     r = post("/predict", "image/jpeg", &assets.jpeg224);
     int top_jpg = check_prediction(&r, 5, "fp32");
@@ -759,7 +793,7 @@ START_TEST(test_predict_errors)
     r = post("/predict?variant=int4", "image/png", &assets.png28);
     expect_error(&r, 404, "variant_not_found");
     /* A variant that failed to load: 503 with the reason, no Retry-After (it will not heal). */
-    r = post("/predict?variant=int8", "image/png", &assets.png28);
+    r = post("/predict?variant=broken", "image/png", &assets.png28);
     ck_assert_ptr_null(qst_http_header(&r, "Retry-After"));
     expect_error(&r, 503, "variant_failed");
     r = post("/predict?topk=0", "image/png", &assets.png28);
@@ -964,14 +998,11 @@ START_TEST(test_binary_flags)
     ck_assert_int_eq(run_status("--help"), 0);
     ck_assert_int_eq(run_status("--version"), 0);
     ck_assert_int_eq(run_status("--bogus"), 2);
-    /* The calibration folder "calib" does not exist: --check-config reports it. */
     snprintf(args, sizeof args, "--config %s --check-config", path);
-    ck_assert_int_eq(run_status(args), 1);
-    char calib[600];
-    snprintf(calib, sizeof calib, "%s/calib", assets.dir);
-    mkdir(calib, 0700);
     ck_assert_int_eq(run_status(args), 0);
-    rmdir(calib);
+    /* A calibration folder that does not exist: --check-config reports it. */
+    write_config_calib(path, 1, 2, 1000, NULL, "no-such-folder");
+    ck_assert_int_eq(run_status(args), 1);
     /* A bad config fails at start with the key's name. */
     snprintf(path, sizeof path, "%s/bad.json", assets.dir);
     write_file(path, "{\"models\": [], \"x\": 1}", 22);
@@ -989,9 +1020,45 @@ START_TEST(test_binary_flags)
 }
 END_TEST
 
+/* Lines of a child's stderr, read with a deadline so a test never hangs on a quiet child. */
+typedef struct {
+    int fd;
+    char buf[8192];
+    size_t len;
+} line_reader;
+
+/* Next line (without the newline) into out; false on EOF or when nothing came for timeout_ms. */
+static bool read_line(line_reader *lr, char *out, size_t size, int timeout_ms)
+{
+    for (;;) {
+        char *nl = memchr(lr->buf, '\n', lr->len);
+        if (nl) {
+            size_t n = (size_t)(nl - lr->buf);
+            size_t c = n < size - 1 ? n : size - 1;
+            memcpy(out, lr->buf, c);
+            out[c] = '\0';
+            memmove(lr->buf, nl + 1, lr->len - n - 1);
+            lr->len -= n + 1;
+            if (getenv("QS_TEST_VERBOSE"))
+                fprintf(stderr, "child: %s\n", out);
+            return true;
+        }
+        if (lr->len == sizeof lr->buf)
+            lr->len = 0; /* a line longer than the buffer: drop it */
+        struct pollfd pfd = {.fd = lr->fd, .events = POLLIN};
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+            return false;
+        ssize_t n = read(lr->fd, lr->buf + lr->len, sizeof lr->buf - lr->len);
+        if (n <= 0)
+            return false;
+        lr->len += (size_t)n;
+    }
+}
+
 typedef struct {
     uint16_t port;
     int status;
+    char body[256];
 } slow_request;
 
 static void *send_slow(void *arg)
@@ -1003,6 +1070,7 @@ static void *send_slow(void *arg)
     qst_http_request(s->port, "POST", "/predict", h, assets.big_jpeg.data, assets.big_jpeg.size, 0,
                      &r);
     s->status = r.status;
+    snprintf(s->body, sizeof s->body, "%s", r.body ? r.body : "");
     qst_http_response_free(&r);
     return NULL;
 }
@@ -1024,16 +1092,16 @@ START_TEST(test_sigterm_graceful)
         dup2(errpipe[1], 2);
         close(errpipe[0]);
         close(errpipe[1]);
-        setenv("QUANTSERVE_LOG_LEVEL", "info", 1);
+        setenv("QUANTSERVE_LOG_LEVEL", "debug", 1);
         execl(binary(), binary(), "--config", path, (char *)NULL);
         _exit(127);
     }
     close(errpipe[1]);
-    FILE *log = fdopen(errpipe[0], "r");
+    line_reader log = {.fd = errpipe[0]};
     char line[1024];
     uint16_t child_port = 0;
     bool ready = false;
-    while (fgets(line, sizeof line, log)) {
+    while (read_line(&log, line, sizeof line, 60000)) {
         const char *at = strstr(line, "listening on http://127.0.0.1:");
         if (at)
             child_port = (uint16_t)atoi(at + strlen("listening on http://127.0.0.1:"));
@@ -1043,7 +1111,8 @@ START_TEST(test_sigterm_graceful)
         }
     }
     ck_assert_msg(child_port > 0 && ready, "the child did not start");
-    /* Several slow requests in flight, then SIGTERM: every one is answered, exit status 0. */
+    /* Several slow requests queued (the log says so), then SIGTERM: every one is answered 200
+     * and the process exits 0. */
     enum { N = 3 };
     slow_request reqs[N];
     pthread_t threads[N];
@@ -1052,20 +1121,27 @@ START_TEST(test_sigterm_graceful)
         reqs[i].status = 0;
         pthread_create(&threads[i], NULL, send_slow, &reqs[i]);
     }
-    struct timespec ts = {0, 30 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    int queued = 0;
+    while (queued < N && read_line(&log, line, sizeof line, 60000))
+        if (strstr(line, " queued: model fashion"))
+            queued++;
+    if (queued < N) {
+        kill(pid, SIGKILL);
+        for (int i = 0; i < N; i++)
+            pthread_join(threads[i], NULL);
+        ck_abort_msg("only %d of %d requests were queued; statuses %d %d %d: %s", queued, N,
+                     reqs[0].status, reqs[1].status, reqs[2].status, reqs[0].body);
+    }
     kill(pid, SIGTERM);
     for (int i = 0; i < N; i++) {
         pthread_join(threads[i], NULL);
-        ck_assert_msg(reqs[i].status == 200 || reqs[i].status == 503,
-                      "request %d: status %d", i, reqs[i].status);
+        ck_assert_msg(reqs[i].status == 200, "request %d: status %d", i, reqs[i].status);
     }
-    ck_assert_int_eq(reqs[0].status, 200);
     bool saw_shutdown = false;
-    while (fgets(line, sizeof line, log))
+    while (read_line(&log, line, sizeof line, 60000))
         if (strstr(line, "shutdown complete"))
             saw_shutdown = true;
-    fclose(log);
+    close(log.fd);
     int st = 0;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
