@@ -1,4 +1,6 @@
-/* Int8 kernel tests: every ISA the CPU has, element by element against naive int32/float math. */
+/* Int8 kernel tests: every ISA the CPU has, element by element against naive int32/float math.
+ * Built a second time with QS_Q8_TEST_AVX512_EMU: the AVX-512 VNNI sources compiled against SIMDe
+ * replace the AVX-512 VNNI table, so their logic is checked on CPUs without AVX-512 too. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -6,10 +8,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* First, so that the emulated sources declare their renamed kernels. */
+#ifdef QS_Q8_TEST_AVX512_EMU
+#if __has_include(<simde/x86/avx512.h>)
+#define QS_EMULATE_AVX512 1
+#include "kernels/avx512/q8_gemm_avx512vnni.c"
+#include "kernels/avx512/q8_dwconv_avx512vnni.c"
+#include "kernels/avx512/q8_elementwise_avx512.c"
+static const qs_q8_kernels tq_emu_table = {
+    .isa = QS_ISA_AVX512VNNI,
+    .gemm_name = "qs_q8_gemm_8x32c4__avx512vnniemu",
+    .mr = QS_Q8_GEMM_AVX512VNNI_MR,
+    .nb = 2,
+    .gemm_u8 = qs_q8_gemm_u8_8x32c4__avx512vnniemu,
+    .gemm_f32 = qs_q8_gemm_f32_8x32c4__avx512vnniemu,
+    .dwconv_name = "qs_q8_dwconv__avx512vnniemu",
+    .dwconv = qs_q8_dwconv__ref,
+    .dwconv_packed = qs_q8_dwconv__avx512vnniemu,
+    .dw_pack_bytes = qs_q8_dw_pack_bytes__avx512vnniemu,
+    .dw_pack = qs_q8_dw_pack__avx512vnniemu,
+    .quantize = qs_q8_quantize__avx512emu,
+    .dequantize = qs_q8_dequantize__avx512emu,
+    .minmax = qs_f32_minmax__avx512emu,
+    .add = qs_q8_add__avx512emu,
+    .avgpool = qs_q8_avgpool__avx512emu,
+};
+#else
+#define TQ_NO_SIMDE 1
+#endif
+static const qs_isa tq_isas[] = {QS_ISA_AVX512VNNI};
+#endif
+
 #include "kernels/q8.h"
 #include "kernels/q8_ukernels.h"
 
+#ifndef QS_Q8_TEST_AVX512_EMU
 static const qs_isa tq_isas[] = {QS_ISA_REF, QS_ISA_AVX2, QS_ISA_AVX512, QS_ISA_AVX512VNNI};
+#endif
 #define TQ_N_ISAS ((int)(sizeof tq_isas / sizeof tq_isas[0]))
 
 static uint64_t tq_rng = 0x2545f4914f6cdd1du;
@@ -50,10 +85,14 @@ static void *tq_alloc(size_t bytes) {
     return p;
 }
 
-/* The ISA the loop index stands for, or false when the CPU lacks it. */
+/* The ISA the loop index stands for, or false when the CPU lacks it (emulated: always there). */
 static bool tq_isa(int i, qs_isa *isa) {
     *isa = tq_isas[i];
+#ifdef QS_Q8_TEST_AVX512_EMU
+    return true;
+#else
     return *isa <= qs_cpu_detect_isa();
+#endif
 }
 
 /* The specification of requantization: round half to even, add the zero point, then clamp. */
@@ -694,6 +733,14 @@ static Suite *tq_suite(void) {
 }
 
 int main(void) {
+#ifdef TQ_NO_SIMDE
+    printf("1..0 # SKIP SIMDe (libsimde-dev) is not installed\n");
+    return 77;
+#endif
+#if defined(QS_Q8_TEST_AVX512_EMU) && !defined(TQ_NO_SIMDE)
+    qs_q8_kernels_test_replace_avx512vnni(&tq_emu_table);
+    printf("q8 kernels: AVX-512 VNNI sources emulated with SIMDe (%s)\n", tq_emu_table.gemm_name);
+#endif
     printf("q8 kernels: CPU ISA %s\n", qs_isa_name(qs_cpu_detect_isa()));
     SRunner *sr = srunner_create(tq_suite());
     srunner_run_all(sr, CK_NORMAL);
