@@ -553,7 +553,9 @@ def check(model, onnx_path, size, batch, seed, qs_run, tol):
         x = synthetic_images(batch, size, seed + 1000)
         with torch.no_grad():
             out = model(x)
-        ref = (out if torch.is_tensor(out) else _Logits.wrap(model, x)[0](x)).numpy()
+            if not torch.is_tensor(out):
+                out = _Logits.wrap(model, x)[0](x)
+        ref = out.numpy()
         x_npy, y_npy = os.path.join(work, "x.npy"), os.path.join(work, "y.npy")
         np.save(x_npy, x.numpy())
         rec, err = run_quantserve(qs_run, onnx_path, x_npy, y_npy)
@@ -642,6 +644,11 @@ def parse_args(argv):
     return a
 
 
+def default_size(arch):
+    """torchvision's evaluation crop and resize for an architecture (random or own weights)."""
+    return (299, 342) if arch == "inception_v3" else (224, 256)
+
+
 def resolve_preprocessing(a):
     """Crop/resize/mean/std: explicit options, else the pretrained weights' recipe, else 224/256."""
     recipe = {}
@@ -655,11 +662,11 @@ def resolve_preprocessing(a):
                     "resizes bilinearly (accuracy may differ slightly)")
         except Exception:
             recipe = {}
-    default_size, default_resize = (299, 342) if a.arch == "inception_v3" else (224, 256)
-    a.size = a.size or recipe.get("size", default_size)
+    size, resize = default_size(a.arch)
+    a.size = a.size or recipe.get("size", size)
     if a.resize is None:
         a.resize = recipe.get("resize") if "resize" in recipe and a.size == recipe.get("size") \
-            else (default_resize if a.size == default_size else int(round(a.size / 0.875)))
+            else (resize if a.size == size else int(round(a.size / 0.875)))
     if a.resize < a.size:
         raise ExportError(f"--resize {a.resize} is smaller than the crop {a.size}")
     a.mean = a.mean or recipe.get("mean", IMAGENET_MEAN)

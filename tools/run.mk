@@ -10,7 +10,7 @@ EXTRA_DIST += tools/export_pytorch.py tools/torchvision_sweep.py
 # Exports are cached in $(SWEEP_CACHE); pass more options with SWEEP_ARGS="--only resnet18 ...".
 SWEEP_PY = /usr/bin/python3
 SWEEP_CACHE = $${XDG_CACHE_HOME:-$$HOME/.cache}/quantserve-sweep
-SWEEP_REPORT = sweep-report.md
+SWEEP_REPORT = $(SWEEP_CACHE)/report.md
 SWEEP_ARGS =
 .PHONY: sweep
 sweep: tools/quantserve-run$(EXEEXT)
