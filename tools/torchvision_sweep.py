@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -299,6 +300,10 @@ def parse_args(argv):
     return a
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
     a = parse_args(sys.argv[1:])
     torch = E.import_torch()
@@ -328,6 +333,8 @@ def main():
     os.makedirs(a.cache, exist_ok=True)
     env = (f"{time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
            f"quantserve-run {qs_run}, {os.cpu_count()} CPUs")
+    # SIGTERM stops like Ctrl-C: the running child is killed and the report is written
+    signal.signal(signal.SIGTERM, _interrupt)
     log(f"{len(todo)} architectures; cache {a.cache}")
     recs = []
     t0 = time.perf_counter()
