@@ -18,3 +18,14 @@ tests_test_server_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) $(JANSSON_
 tests_test_server_LDADD = tests/libqstest.la $(QS_SERVER_LIBS) $(CHECK_LIBS) $(JPEG_LIBS) \
 	$(LIBPNG_LIBS) $(PROTOBUF_C_LIBS) -lz
 # ---- end server tests ----
+
+# Memory check of the server tests in one process each (CK_FORK=no), so valgrind sees the
+# server threads too: make check-valgrind-server
+QS_VALGRIND = valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	--error-exitcode=1
+check-valgrind-server: quantserve tests/test_config tests/test_stats tests/test_server
+	@for t in tests/test_config tests/test_stats tests/test_server; do \
+	  echo "valgrind $$t"; \
+	  CK_FORK=no QS_TEST_DATA='$(abs_top_srcdir)/tests/data' $(QS_VALGRIND) ./$$t || exit 1; \
+	done
+.PHONY: check-valgrind-server
