@@ -479,6 +479,50 @@ START_TEST(test_shipped_configs)
 }
 END_TEST
 
+/* Mutation fuzzing: random edits of a valid config never crash or leak, whatever they give. */
+START_TEST(test_config_fuzz)
+{
+    static const char seed[] =
+        "{\"server\": {\"port\": 0, \"listen\": \"::1\"}, \"limits\": {\"queue_depth\": 2},"
+        " \"models\": [{\"name\": \"m\", \"onnx\": \"m.onnx\", \"preprocess\": {\"resize\": 256,"
+        " \"crop\": 224, \"mean\": [1, 2, 3]}, \"variants\": [{\"name\": \"a\"}, {\"name\": \"b\","
+        " \"mode\": \"static\", \"calibration\": {\"images\": \"c\"}, \"keep_fp32\": [\"x\"]}]}]}";
+    static const char alphabet[] = "{}[]\",:0123456789-.eE truefalsnul_ab";
+    uint64_t state = 777;
+    size_t ok = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        char buf[sizeof seed + 16];
+        size_t n = sizeof seed - 1;
+        memcpy(buf, seed, n);
+        int edits = 1 + (int)(state % 3);
+        for (int e = 0; e < edits; e++) {
+            state = state * 6364136223846793005u + 1442695040888963407u;
+            size_t pos = (size_t)(state >> 33) % n;
+            char c = alphabet[(state >> 12) % (sizeof alphabet - 1)];
+            if ((state >> 50) % 2 == 0) {
+                buf[pos] = c;
+            } else if (n + 1 < sizeof buf) {
+                memmove(buf + pos + 1, buf + pos, n - pos);
+                buf[pos] = c;
+                n++;
+            }
+        }
+        buf[n] = '\0';
+        qs_config *cfg = NULL;
+        qs_config_error err;
+        if (qs_config_load_string(buf, "/base", &cfg, &err) == QS_CONFIG_OK) {
+            ck_assert_ptr_nonnull(cfg);
+            ok++;
+        } else {
+            ck_assert_ptr_null(cfg);
+            ck_assert(err.message[0] != '\0');
+        }
+        qs_config_free(cfg);
+    }
+    ck_assert_uint_gt(ok, 0);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -494,6 +538,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_env_overrides);
     tcase_add_test(tc, test_file_relative_paths);
     tcase_add_test(tc, test_shipped_configs);
+    tcase_add_test(tc, test_config_fuzz);
     suite_add_tcase(s, tc);
     return s;
 }
