@@ -160,8 +160,8 @@ static uint8_t *read_image(const char *path, size_t *size)
 
 bool qs_calibration_run(qs_calibrator *cal, const qs_calibration_set *set,
                         const qs_preprocess_spec *spec, const qs_tensor *input, size_t numel,
-                        const qs_image_limits *limits, size_t *used, size_t *skipped,
-                        char *message, size_t message_size)
+                        const qs_image_limits *limits, const _Atomic bool *cancel, size_t *used,
+                        size_t *skipped, char *message, size_t message_size)
 {
     bool ok = false;
     float *tensor = malloc(numel * sizeof *tensor);
@@ -171,6 +171,10 @@ bool qs_calibration_run(qs_calibrator *cal, const qs_calibration_set *set,
         return false;
     }
     for (size_t i = 0; i < set->count; i++) {
+        if (cancel && atomic_load(cancel)) {
+            snprintf(message, message_size, "calibration cancelled: the server is shutting down");
+            goto cleanup;
+        }
         size_t size = 0;
         uint8_t *bytes = read_image(set->paths[i], &size);
         bool readable = bytes != NULL;

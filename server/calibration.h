@@ -2,6 +2,7 @@
 #ifndef QS_SERVER_CALIBRATION_H
 #define QS_SERVER_CALIBRATION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,11 +27,12 @@ void qs_calibration_set_free(qs_calibration_set *set);
 
 /* Decode and preprocess every image of the set and feed it to the calibrator, one batch-1 tensor
  * per image (`input` gives the shape, numel floats). Unreadable or undecodable images are skipped
- * and counted in *skipped; it fails (message) when no image could be used or the calibrator
- * refuses a tensor. *used receives the images observed. */
+ * and counted in *skipped; it fails (message) when no image could be used, the calibrator
+ * refuses a tensor, or *cancel becomes true (checked between images; cancel may be NULL).
+ * *used receives the images observed. */
 bool qs_calibration_run(qs_calibrator *cal, const qs_calibration_set *set,
                         const qs_preprocess_spec *spec, const qs_tensor *input, size_t numel,
-                        const qs_image_limits *limits, size_t *used, size_t *skipped,
-                        char *message, size_t message_size);
+                        const qs_image_limits *limits, const _Atomic bool *cancel, size_t *used,
+                        size_t *skipped, char *message, size_t message_size);
 
 #endif /* QS_SERVER_CALIBRATION_H */

@@ -456,8 +456,8 @@ static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *on
         fail_variant(v, "cannot create the calibrator: %s", msg);
         goto cleanup;
     }
-    if (!qs_calibration_run(cal, &set, &m->spec, &input, numel, &r->limits, &v->calibration_used,
-                            &v->calibration_skipped, msg, sizeof msg)) {
+    if (!qs_calibration_run(cal, &set, &m->spec, &input, numel, &r->limits, &r->stop,
+                            &v->calibration_used, &v->calibration_skipped, msg, sizeof msg)) {
         fail_variant(v, "%s", msg);
         qs_calibrator_free(cal);
         cal = NULL;
