@@ -39,20 +39,27 @@ def content_type(path):
     return IMAGE_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
 
 
-def http_json(url, data=None, ctype=None, timeout=60):
-    """GET or POST; returns (status, parsed JSON or None)."""
-    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
-    if ctype:
-        req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as e:
-        body = e.read().decode("utf-8", "replace")
+def http_json(url, data=None, ctype=None, timeout=60, retries=0):
+    """GET or POST; returns (status, parsed JSON or None). A 503 with Retry-After (queue full,
+    variant still loading) is retried up to `retries` times after the advised delay."""
+    for attempt in range(retries + 1):
+        req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+        if ctype:
+            req.add_header("Content-Type", ctype)
         try:
-            return e.code, json.loads(body)
-        except ValueError:
-            return e.code, None
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            body = e.read().decode("utf-8", "replace")
+            retry_after = e.headers.get("Retry-After")
+            if e.code == 503 and retry_after and attempt < retries:
+                time.sleep(min(float(retry_after), 5.0))
+                continue
+            try:
+                return e.code, json.loads(body)
+            except ValueError:
+                return e.code, None
+    return 0, None
 
 
 def load_tsv(path, image_dir):
@@ -106,7 +113,7 @@ class Score:
         self.lock = threading.Lock()
 
 
-def score_variant(base, model, variant, items, jobs, limit_errors):
+def score_variant(base, model, variant, items, jobs, limit_errors, retries):
     s = Score()
     url = (f"{base}/models/{urllib.parse.quote(model)}/predict?"
            + urllib.parse.urlencode({"variant": variant, "topk": 5}))
@@ -122,7 +129,7 @@ def score_variant(base, model, variant, items, jobs, limit_errors):
             with open(path, "rb") as f:
                 data = f.read()
             t0 = time.monotonic()
-            status, body = http_json(url, data, content_type(path))
+            status, body = http_json(url, data, content_type(path), retries=retries)
             ms = (time.monotonic() - t0) * 1000.0
             with s.lock:
                 if status != 200 or not body:
@@ -162,6 +169,8 @@ def main():
     ap.add_argument("--dir", help="image folder (ImageFolder tree or files named label<N>)")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N images")
     ap.add_argument("--jobs", type=int, default=1, help="concurrent requests (default 1)")
+    ap.add_argument("--retries", type=int, default=20,
+                    help="retries of a 503 that carries Retry-After (queue full; default 20)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     base = args.url.rstrip("/")
@@ -201,7 +210,7 @@ def main():
     results = {}
     for v in variants:
         t0 = time.monotonic()
-        s = score_variant(base, model, v, items, args.jobs, 5)
+        s = score_variant(base, model, v, items, args.jobs, 5, args.retries)
         wall = time.monotonic() - t0
         results[v] = (s, wall)
 
