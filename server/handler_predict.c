@@ -178,6 +178,16 @@ bool qs_predict_begin(qs_request *req)
 
 /* ---- the whole body is in --------------------------------------------------------------------------- */
 
+/*
+ * Decoding and preprocessing run on the worker, not on the HTTP thread:
+ *  - memory stays bounded by the worker count: a decoded photo can be 100+ MB of pixels, and only
+ *    `workers.count` of them exist at once, however many uploads are in flight;
+ *  - the input tensor and the preprocessing scratch are per-worker buffers reused by every job;
+ *  - a full queue is refused before any decoding, so overload costs almost nothing;
+ *  - HTTP threads only parse, route and serialize, so /health and /models stay fast under load.
+ * The HTTP thread only sniffs the magic bytes, to refuse a non-image without taking a queue slot.
+ */
+
 /* Runs under the worker queue's lock, before any worker can pick the job up. */
 static void suspend_request(void *arg)
 {
