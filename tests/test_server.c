@@ -922,9 +922,14 @@ END_TEST
 
 START_TEST(test_failed_model)
 {
-    start_server(1, 4, 30000,
-                 ", {\"name\": \"missing\", \"onnx\": \"does-not-exist.onnx\", \"preprocess\": "
-                 "{\"resize\": 8, \"crop\": 8}}");
+    char extra[1400];
+    snprintf(extra, sizeof extra,
+             ", {\"name\": \"missing\", \"onnx\": \"does-not-exist.onnx\", \"preprocess\": "
+             "{\"resize\": 8, \"crop\": 8}}"
+             ", {\"name\": \"wide\", \"onnx\": \"%s\", \"preprocess\": {\"color\": \"gray\", "
+             "\"resize\": {\"shorter_side\": 256}, \"crop\": 28}}",
+             assets.model);
+    start_server(1, 4, 30000, extra);
     qst_http_response r = get("/health");
     ck_assert_int_eq(r.status, 200);
     qst_http_response_free(&r);
@@ -942,6 +947,12 @@ START_TEST(test_failed_model)
     expect_error(&r, 503, "variant_failed");
     r = post("/predict", "image/png", &assets.png28);
     check_prediction(&r, 5, "fp32");
+    /* A valid image the model cannot take: 20000x1 resized to a shorter side of 256 is 5120000
+     * pixels wide, more than the pipeline accepts: 422. */
+    blob thin = make_png_gray(20000, 1);
+    r = post("/predict?model=wide", "image/png", &thin);
+    expect_error(&r, 422, "unprocessable_image");
+    free(thin.data);
     stop_server();
 }
 END_TEST
