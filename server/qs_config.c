@@ -345,7 +345,7 @@ static bool set_string(parse_ctx *ctx, const cfg_field *f, void *base, const cha
 
 static bool set_default(parse_ctx *ctx, const cfg_field *f, void *base, const char *kp)
 {
-    char *p = (char *)base + f->offset;
+    void *p = (char *)base + f->offset;
     switch (f->type) {
     case F_I32: *(int32_t *)p = (int32_t)f->idef; return true;
     case F_I64: *(int64_t *)p = f->idef; return true;
@@ -361,7 +361,7 @@ static bool set_default(parse_ctx *ctx, const cfg_field *f, void *base, const ch
 static bool parse_field(parse_ctx *ctx, const cfg_field *f, void *base, const json_t *v,
                         const char *kp)
 {
-    char *p = (char *)base + f->offset;
+    void *p = (char *)base + f->offset;
     switch (f->type) {
     case F_I32:
     case F_I64: {
