@@ -91,8 +91,13 @@ static void png_mem_write(png_structp png, png_bytep data, png_size_t len)
 {
     membuf *m = png_get_io_ptr(png);
     if (m->size + len > m->cap) {
+        uint8_t *bigger = realloc(m->data, (m->size + len) * 2);
+        if (!bigger) {
+            png_error(png, "out of memory");
+            return;
+        }
+        m->data = bigger;
         m->cap = (m->size + len) * 2;
-        m->data = realloc(m->data, m->cap);
     }
     memcpy(m->data + m->size, data, len);
     m->size += len;
@@ -197,8 +202,13 @@ static void png_chunk(membuf *m, const char *type, const uint8_t *data, uint32_t
     memcpy(head + 4, type, 4);
     size_t need = m->size + 12 + len;
     if (need > m->cap) {
+        uint8_t *bigger = realloc(m->data, need * 2);
+        if (!bigger) {
+            fprintf(stderr, "test_server: out of memory\n");
+            exit(EXIT_FAILURE);
+        }
+        m->data = bigger;
         m->cap = need * 2;
-        m->data = realloc(m->data, m->cap);
     }
     memcpy(m->data + m->size, head, 8);
     if (len)
@@ -237,8 +247,13 @@ static blob make_png_bomb(void)
         z.avail_in = n;
         do {
             if (zcap - zlen < 65536) {
+                uint8_t *bigger = realloc(zbuf, zcap * 2);
+                if (!bigger) {
+                    fprintf(stderr, "test_server: out of memory\n");
+                    exit(EXIT_FAILURE);
+                }
+                zbuf = bigger;
                 zcap *= 2;
-                zbuf = realloc(zbuf, zcap);
             }
             z.next_out = zbuf + zlen;
             z.avail_out = (uInt)(zcap - zlen);
@@ -444,7 +459,7 @@ static qst_http_response get(const char *path)
 static qst_http_response post(const char *path, const char *content_type, const blob *body)
 {
     char ct[128];
-    snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+    snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "");
     const char *headers[] = {ct, NULL};
     qst_http_response r;
     qst_http_request(port, "POST", path, content_type ? headers : NULL, body ? body->data : NULL,
