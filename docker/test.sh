@@ -40,7 +40,9 @@
 #   KEEP=1                 keep the built images and the work directory (containers are removed)
 set -euo pipefail
 
-exec 3>&1 # the console: commands and PASS/FAIL lines go there, whatever the output goes to
+# fd 3 and 4: the console's stdout and stderr, for commands and PASS/FAIL lines, and for the exit
+# trap (which can fire inside a step whose output is redirected to a log)
+exec 3>&1 4>&2
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 T_START=$(date +%s.%N)
@@ -142,6 +144,7 @@ CREATED_CONTAINERS=() CREATED_IMAGES=() IMAGES_BEFORE="" COMPOSE_UP=0
 cleanup() {
     local rc=$? c i
     set +e
+    exec 1>&3 2>&4
     if [ "$rc" != 0 ]; then
         echo "FAIL: step '${CURRENT_STEP:-?}' stopped the test (exit $rc)"
         if [ -n "$CURRENT_LOG" ] && [ "$CURRENT_LOG" != - ] && [ -f "$CURRENT_LOG" ]; then
@@ -163,9 +166,14 @@ cleanup() {
             E images -a -q --no-trunc | sort -u | comm -13 "$IMAGES_BEFORE" - |
                 while read -r i; do E rmi -f "$i" > /dev/null 2>&1; done
         fi
+    else
+        echo "KEEP=1: kept images ${CREATED_IMAGES[*]}"
+    fi
+    if [ "$KEEP" != 1 ] && [ "$rc" = 0 ] && [ "$N_FAIL" = 0 ]; then
         rm -rf "$WORK"
     else
-        echo "KEEP=1: kept images ${CREATED_IMAGES[*]} and $WORK"
+        rm -rf "$WORK/rootfs"
+        echo "logs kept in $WORK"
     fi
     summary "$rc"
 }
@@ -440,6 +448,14 @@ check_image() {
     case "$hc" in *quantserve-healthcheck*) pass "image has a HEALTHCHECK" ;; *) fail "image HEALTHCHECK is '$hc'" ;; esac
     ep=$(E image inspect --format '{{json .Config.Entrypoint}}' "$IMAGE")
     case "$ep" in *quantserve*) pass "image entry point is $ep" ;; *) fail "image entry point is '$ep'" ;; esac
+    # every program in the image finds its shared libraries (the runtime stage installs only those)
+    if E run --rm --entrypoint /bin/sh "$IMAGE" -c \
+        'for f in /usr/local/bin/quantserve*; do ldd "$f" | sed "s|^|$f: |"; done' > "$WORK/ldd.txt" 2>&1 &&
+        ! grep -q "not found" "$WORK/ldd.txt"; then
+        pass "all $(grep -c "libc.so" "$WORK/ldd.txt") programs in the image find their libraries"
+    else
+        fail "missing libraries in the image: $(grep "not found" "$WORK/ldd.txt" | head -5)"
+    fi
     if run_check "--version" "$WORK/version.txt" "$CMD_VERSION"; then
         expect "quantserve --version runs in the image" 'quantserve' "$WORK/version.txt"
     fi
