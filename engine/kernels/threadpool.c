@@ -12,6 +12,8 @@
 #define QS_POOL_CALLER_SPIN_NS 200000
 /* Tasks per published job; larger runs are split into several jobs. */
 #define QS_POOL_MAX_JOB 0x7fffffffu
+/* Task index of a closed generation: never below a job's task count. */
+#define QS_POOL_CLOSED 0xffffffffu
 
 /* A job is claimed task by task with a CAS on `word` = generation << 32 | next task index, so a
  * worker that wakes up late (e.g. on an oversubscribed machine) can never take a task of a newer
@@ -216,12 +218,19 @@ int32_t qs_threadpool_size(const qs_threadpool *pool) {
 /* Publish one job of n <= QS_POOL_MAX_JOB tasks, take part, and wait until all are done. */
 static void qs_pool_run_job(qs_threadpool *pool, qs_task_fn fn, void *ctx, size_t base,
                             size_t n) {
+    /* Close the previous job first: a worker that read the previous generation could otherwise
+     * claim a task of it after n/fn below change (its CAS would still see the old generation),
+     * run a task index the old job never had and bump `done` of this job. A closed generation
+     * has no claimable index. */
+    uint32_t gen = qs_word_gen(atomic_load(&pool->word)) + 1;
+    atomic_store(&pool->word, (uint64_t)gen << 32 | QS_POOL_CLOSED);
+    atomic_thread_fence(memory_order_seq_cst);
     atomic_store_explicit(&pool->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&pool->ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&pool->n_tasks, n, memory_order_relaxed);
     atomic_store_explicit(&pool->base, base, memory_order_relaxed);
     atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
-    const uint32_t gen = qs_word_gen(atomic_load(&pool->word)) + 1;
+    gen++;
     atomic_store(&pool->word, (uint64_t)gen << 32); /* seq_cst: publishes the job */
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->mu);
