@@ -125,6 +125,43 @@ static void tk_pool_slow_task(void *ctx, size_t task, int32_t thread_index) {
     tk_pool_task(ctx, task, thread_index);
 }
 
+/* Back-to-back jobs of varying sizes: every task of every job runs exactly once, with its own
+ * job's function and context. (A late worker once claimed a task of a finished job with the next
+ * job's task count: an out-of-range task ran and the caller waited forever.) */
+typedef struct {
+    size_t n;
+    int *hits;
+    int job;
+} pool_job;
+
+static void count_task(void *ctx, size_t task, int32_t thread) {
+    pool_job *j = ctx;
+    (void)thread;
+    if (task < j->n)
+        __atomic_add_fetch(&j->hits[task], 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&j->hits[63], 1000, __ATOMIC_RELAXED); /* out of range: flag it */
+}
+
+START_TEST(test_threadpool_back_to_back_jobs) {
+    for (int32_t threads = 2; threads <= 3; threads++) {
+        qs_threadpool *pool = NULL;
+        ck_assert_int_eq(qs_threadpool_create(threads, &pool), QS_OK);
+        static const size_t sizes[] = {2, 6, 3, 9, 2, 5, 7, 4};
+        int hits[64];
+        for (int job = 0; job < 20000; job++) {
+            pool_job j = {sizes[job % 8], hits, job};
+            memset(hits, 0, sizeof(hits));
+            qs_threadpool_run(pool, count_task, &j, j.n);
+            for (size_t t = 0; t < j.n; t++)
+                ck_assert_msg(hits[t] == 1, "job %d task %zu ran %d times", job, t, hits[t]);
+            ck_assert_int_eq(hits[63], 0);
+        }
+        qs_threadpool_free(pool);
+    }
+}
+END_TEST
+
 START_TEST(test_threadpool) {
     for (int32_t threads = 1; threads <= 3; threads++) {
         qs_threadpool *pool = NULL;
@@ -540,6 +577,7 @@ static Suite *tk_suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_threadpool);
+    tcase_add_test(tc, test_threadpool_back_to_back_jobs);
     tcase_add_test(tc, test_isa_cap);
     tcase_add_test(tc, test_gemm_errors);
     tcase_add_test(tc, test_conv_errors);
