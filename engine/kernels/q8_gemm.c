@@ -1,10 +1,14 @@
-/* Int8 GEMM driver: weight packing (c4 panels, column sums), cache blocking, threading over M/N. */
+/* Int8 GEMM driver: weight packing (panels, column sums), cache blocking, threading over M/N. */
 #include <string.h>
 
 #include "kernels/q8_ukernels.h"
 
 /* Rows of A per block: MC x K bytes of A stay in L2 while the weight panels of a task go by. */
 #define QS_Q8_A_BLOCK_BYTES (96u * 1024u)
+
+size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded) {
+    return kern->pack ? kern->pack_bytes(k_padded, 1) : k_padded * QS_Q8_NR;
+}
 
 qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8_packed_b *out) {
     if (!out)
@@ -15,10 +19,12 @@ qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8
     const qs_q8_kernels *kern = qs_q8_kernels_get(isa);
     const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
     const size_t panels = n / QS_Q8_NR + (n % QS_Q8_NR != 0);
-    size_t bytes, sum_bytes;
+    size_t bytes, twice, sum_bytes;
+    /* Own layouts take at most twice the default's bytes. */
     if (!qs_kmul(panels, QS_Q8_NR, &bytes) || !qs_kmul(bytes, k_padded, &bytes) ||
-        !qs_kmul(n, sizeof(int32_t), &sum_bytes))
+        !qs_kmul(bytes, 2, &twice) || !qs_kmul(n, sizeof(int32_t), &sum_bytes))
         return QS_ERR_INVALID_ARGUMENT;
+    bytes = qs_q8_panel_bytes(kern, k_padded) * panels;
     int8_t *data = qs_kernels_alloc(bytes);
     int32_t *colsum = qs_kernels_alloc(sum_bytes);
     if (!data || !colsum) {
@@ -28,16 +34,21 @@ qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8
     }
     memset(data, 0, bytes);
     for (size_t col = 0; col < n; col++) {
-        int8_t *panel = data + (col / QS_Q8_NR) * k_padded * QS_Q8_NR;
         const int8_t *src = w_nk + col * k;
-        int32_t sum = 0;
-        for (size_t kk = 0; kk < k; kk++) {
-            panel[(kk / QS_Q8_KGROUP) * QS_Q8_NR * QS_Q8_KGROUP +
-                  (col % QS_Q8_NR) * QS_Q8_KGROUP + kk % QS_Q8_KGROUP] = src[kk];
-            /* k <= 2^30 keeps |sum| <= 2^37: kept exact by wrapping like the kernels. */
-            sum = (int32_t)((uint32_t)sum + (uint32_t)(int32_t)src[kk]);
+        uint32_t sum = 0;
+        for (size_t kk = 0; kk < k; kk++)
+            sum += (uint32_t)(int32_t)src[kk];
+        colsum[col] = (int32_t)sum;
+    }
+    if (kern->pack) {
+        kern->pack(w_nk, k, n, data);
+    } else {
+        for (size_t col = 0; col < n; col++) {
+            int8_t *panel = data + (col / QS_Q8_NR) * k_padded * QS_Q8_NR;
+            for (size_t kk = 0; kk < k; kk++)
+                panel[(kk / QS_Q8_KGROUP) * QS_Q8_NR * QS_Q8_KGROUP +
+                      (col % QS_Q8_NR) * QS_Q8_KGROUP + kk % QS_Q8_KGROUP] = w_nk[col * k + kk];
         }
-        colsum[col] = sum;
     }
     out->k = k;
     out->n = n;
@@ -63,7 +74,7 @@ void qs_q8_gemm_block(const qs_q8_gemm_op *op, size_t m, const uint8_t *a, size_
     const qs_q8_kernels *kern = op->kern;
     const qs_q8_packed_b *b = op->b;
     const size_t mr = kern->mr, nb = kern->nb, k = b->k;
-    const size_t panel_bytes = b->k_padded * QS_Q8_NR;
+    const size_t panel_bytes = qs_q8_panel_bytes(kern, b->k_padded);
     const qs_q8_gemm_ukernel_fn fn = op->f32_out ? kern->gemm_f32 : kern->gemm_u8;
     const size_t esize = op->f32_out ? sizeof(float) : sizeof(uint8_t);
     size_t mc = QS_Q8_A_BLOCK_BYTES / k;

@@ -9,9 +9,10 @@
 #include "kernels/q8.h"
 #include "kernels/ukernels.h"
 
-/* Packed weights of every ISA share one layout: panels of QS_Q8_NR columns; inside a panel, for
- * each group of four consecutive k, QS_Q8_NR columns of 4 bytes (w[k..k+3][col]), i.e. 64 bytes per
- * k-group, zero-padded in k and n. The VNNI kernel reads a row of a panel as one zmm. */
+/* Packed weights: panels of QS_Q8_NR columns, zero-padded in k (to a multiple of 4) and n. The
+ * default layout (ref, VNNI) has, for each group of four consecutive k, QS_Q8_NR columns of 4
+ * bytes (w[k..k+3][col]): 64 bytes per k-group, one zmm. A table may replace it (pack, pack_bytes:
+ * AVX2 keeps int16 pairs); panel p starts at data + p * qs_q8_panel_bytes(). */
 #define QS_Q8_NR 16
 #define QS_Q8_KGROUP 4
 
@@ -32,7 +33,7 @@ typedef struct {
 } qs_q8_gemm_params;
 
 /* C[mr x nc] for A (mr rows of k uint8, stride lda) times packed panels starting at w (panel p at
- * w + p * k_padded * QS_Q8_NR). c is uint8_t* (u8) or float* (f32); ldc in elements.
+ * w + p * panel bytes). c is uint8_t* (u8) or float* (f32); ldc in elements.
  * 1 <= mr <= the kernel's MR, 1 <= nc <= MR's NB * QS_Q8_NR, k >= 1. Reads exactly k bytes of
  * each A row. */
 typedef void (*qs_q8_gemm_ukernel_fn)(size_t mr, size_t nc, size_t k, const uint8_t *a,
@@ -77,6 +78,9 @@ typedef struct {
     qs_isa isa;
     const char *gemm_name;
     size_t mr, nb;           /* rows and panels per micro-kernel call */
+    /* Own weight layout (NULL: the default c4 one): bytes for panels of k_padded, and packing. */
+    size_t (*pack_bytes)(size_t k_padded, size_t panels);
+    void (*pack)(const int8_t *w_nk, size_t k, size_t n, int8_t *dst);
     qs_q8_gemm_ukernel_fn gemm_u8;
     qs_q8_gemm_ukernel_fn gemm_f32;
     const char *dwconv_name;
@@ -97,6 +101,9 @@ typedef struct {
 /* The table for an ISA as asked (the caller makes sure the CPU has it). AVX-512 without VNNI uses
  * the AVX2 kernels. */
 const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa);
+
+/* Bytes of one packed panel of k_padded rows in a table's layout. */
+size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded);
 
 /* A GEMM call as the drivers see it (pointers are for column 0 of B). */
 typedef struct {
@@ -158,12 +165,14 @@ void qs_q8_avgpool__ref(const uint8_t *x, size_t hw, size_t c, int32_t zx, float
                         uint8_t *y);
 
 /* AVX2 kernels (avx2/, compiled with QS_AVX2_CFLAGS). */
-#define QS_Q8_GEMM_AVX2_MR 2
-void qs_q8_gemm_u8_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+#define QS_Q8_GEMM_AVX2_MR 4
+void qs_q8_gemm_u8_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                 const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p);
-void qs_q8_gemm_f32_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+void qs_q8_gemm_f32_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p);
+size_t qs_q8_pack_bytes__avx2(size_t k_padded, size_t panels);
+void qs_q8_pack__avx2(const int8_t *w_nk, size_t k, size_t n, int8_t *dst);
 void qs_q8_dwconv__avx2(const qs_q8_dw_args *args, size_t oh, void *out_row);
 size_t qs_q8_dw_pack_bytes__avx2(size_t c, size_t taps);
 void qs_q8_dw_pack__avx2(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);

@@ -1,31 +1,47 @@
-/* AVX2 u8 x s8 GEMM micro-kernel 2x16c4: exact products through vpmaddwd on zero-/sign-extended
- * int16 (vpmaddubsw would saturate: 255 * 128 * 2 > 32767), fused requant/dequant epilogue. */
+/* AVX2 u8 x s8 GEMM micro-kernel 4x16c2: exact products through vpmaddwd on int16 (vpmaddubsw
+ * would saturate: 255 * 128 * 2 > 32767). Weights are packed as int16 pairs of consecutive k per
+ * column (see qs_q8_pack__avx2); each call widens its A rows to int16 once, in K chunks on the
+ * stack, so the inner loop is broadcast loads, vpmaddwd and vpaddd. Fused requant/dequant. */
 #include <immintrin.h>
 #include <string.h>
 
 #include "kernels/q8_ukernels.h"
 
-#define QS_MR 2
+#define QS_MR 4
+/* k per chunk of widened A: 4 x 512 int16 = 4 KiB of stack, in L1 with the weights. */
+#define QS_KC 512
 
-/* Four u8 of A as int16 (a0, a1, a2, a3) in every 64-bit lane. */
-static inline __m256i qs_a4(const uint8_t *p, __m256i spread) {
+size_t qs_q8_pack_bytes__avx2(size_t k_padded, size_t panels) {
+    return panels * k_padded * QS_Q8_NR * sizeof(int16_t);
+}
+
+void qs_q8_pack__avx2(const int8_t *w_nk, size_t k, size_t n, int8_t *dst) {
+    const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
+    int16_t *d = (int16_t *)(void *)dst;
+    for (size_t col = 0; col < n; col++) {
+        int16_t *panel = d + (col / QS_Q8_NR) * k_padded * QS_Q8_NR;
+        for (size_t kk = 0; kk < k; kk++)
+            panel[(kk / 2) * QS_Q8_NR * 2 + (col % QS_Q8_NR) * 2 + kk % 2] = w_nk[col * k + kk];
+    }
+}
+
+/* Rows of A as int16, k_chunk values each, zero-padded to an even count. */
+static inline void qs_widen(const uint8_t *a, size_t n, int16_t *dst) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(a + i))));
+    for (; i < n; i++)
+        dst[i] = a[i];
+    dst[n] = 0;
+}
+
+static inline __m256i qs_pair(const int16_t *p) {
     int32_t v;
     memcpy(&v, p, sizeof v);
-    return _mm256_shuffle_epi8(_mm256_set1_epi32(v), spread);
+    return _mm256_set1_epi32(v);
 }
 
-static inline __m256i qs_a4_tail(const uint8_t *p, size_t n, __m256i spread) {
-    int32_t v = 0;
-    memcpy(&v, p, n);
-    return _mm256_shuffle_epi8(_mm256_set1_epi32(v), spread);
-}
-
-/* Columns 4j..4j+3 of a c4 k-group row as int16 quads. */
-static inline __m256i qs_w4(const int8_t *w, int j) {
-    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 16 * j)));
-}
-
-/* Per-column int32 values of the epilogue (16 of them, fewer at the right edge). */
 static inline void qs_load16_i32(const int32_t *p, size_t nc, __m256i *lo, __m256i *hi) {
     if (nc == 16) {
         *lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
@@ -50,48 +66,45 @@ static inline void qs_load16_f32(const float *p, size_t nc, __m256 *lo, __m256 *
     *hi = _mm256_loadu_ps(t + 8);
 }
 
-/* Sum the two halves of each column: accumulators hold columns {4j..4j+3} x {k pair 0, 1}. */
-static inline __m256i qs_reduce8(__m256i x, __m256i y) {
-    return _mm256_permute4x64_epi64(_mm256_hadd_epi32(x, y), 0xd8);
-}
+#define QS_STEP(x, r0, r1)                                          \
+    do {                                                            \
+        r0 = _mm256_add_epi32(r0, _mm256_madd_epi16(x, w0));        \
+        r1 = _mm256_add_epi32(r1, _mm256_madd_epi16(x, w1));        \
+    } while (0)
 
+/* 4 rows x 16 columns; rows past mr alias the previous row (same loads, stores over it). */
 static inline __attribute__((always_inline)) void
-qs_q8_gemm_2x16(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8_t *w,
-                void *c, size_t ldc, const qs_q8_gemm_params *p, bool f32_out) {
-    const uint8_t *a0 = a;
-    const uint8_t *a1 = mr > 1 ? a0 + lda : a0;
-    const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1,
-                                            0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1);
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c03 = c00;
-    __m256i c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-    const size_t groups = k / QS_Q8_KGROUP, rest = k % QS_Q8_KGROUP;
-    for (size_t g = 0; g < groups; g++) {
-        const __m256i w0 = qs_w4(w, 0), w1 = qs_w4(w, 1), w2 = qs_w4(w, 2), w3 = qs_w4(w, 3);
-        const __m256i x0 = qs_a4(a0 + 4 * g, spread);
-        const __m256i x1 = qs_a4(a1 + 4 * g, spread);
-        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x0, w0));
-        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x0, w1));
-        c02 = _mm256_add_epi32(c02, _mm256_madd_epi16(x0, w2));
-        c03 = _mm256_add_epi32(c03, _mm256_madd_epi16(x0, w3));
-        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x1, w0));
-        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x1, w1));
-        c12 = _mm256_add_epi32(c12, _mm256_madd_epi16(x1, w2));
-        c13 = _mm256_add_epi32(c13, _mm256_madd_epi16(x1, w3));
-        w += QS_Q8_NR * QS_Q8_KGROUP;
+qs_tile(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8_t *w, void *c,
+        size_t ldc, const qs_q8_gemm_params *p, bool f32_out) {
+    int16_t aw[QS_MR][QS_KC + 2];
+    const uint8_t *ap[QS_MR];
+    ap[0] = a;
+    for (size_t i = 1; i < QS_MR; i++)
+        ap[i] = mr > i ? ap[i - 1] + lda : ap[i - 1];
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
+    __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    const int16_t *wp = (const int16_t *)(const void *)w;
+    for (size_t k0 = 0; k0 < k; k0 += QS_KC) {
+        const size_t kc = k - k0 < QS_KC ? k - k0 : QS_KC;
+        for (size_t i = 0; i < QS_MR; i++)
+            qs_widen(ap[i] + k0, kc, aw[i]);
+        const size_t pairs = (kc + 1) / 2;
+        const int16_t *x0p = aw[0], *x1p = aw[1], *x2p = aw[2], *x3p = aw[3];
+        for (size_t kp = 0; kp < pairs; kp++) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)wp);
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + 16));
+            wp += 2 * QS_Q8_NR;
+            const __m256i x0 = qs_pair(x0p + 2 * kp);
+            QS_STEP(x0, c00, c01);
+            const __m256i x1 = qs_pair(x1p + 2 * kp);
+            QS_STEP(x1, c10, c11);
+            const __m256i x2 = qs_pair(x2p + 2 * kp);
+            QS_STEP(x2, c20, c21);
+            const __m256i x3 = qs_pair(x3p + 2 * kp);
+            QS_STEP(x3, c30, c31);
+        }
     }
-    if (rest) {
-        const __m256i w0 = qs_w4(w, 0), w1 = qs_w4(w, 1), w2 = qs_w4(w, 2), w3 = qs_w4(w, 3);
-        const __m256i x0 = qs_a4_tail(a0 + 4 * groups, rest, spread);
-        const __m256i x1 = qs_a4_tail(a1 + 4 * groups, rest, spread);
-        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x0, w0));
-        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x0, w1));
-        c02 = _mm256_add_epi32(c02, _mm256_madd_epi16(x0, w2));
-        c03 = _mm256_add_epi32(c03, _mm256_madd_epi16(x0, w3));
-        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x1, w0));
-        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x1, w1));
-        c12 = _mm256_add_epi32(c12, _mm256_madd_epi16(x1, w2));
-        c13 = _mm256_add_epi32(c13, _mm256_madd_epi16(x1, w3));
-    }
+    const __m256i acc[QS_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
     /* acc + bias - a_zero * colsum, in int32 with wrap-around like the reference. */
     __m256i b_lo = _mm256_setzero_si256(), b_hi = b_lo, s_lo, s_hi;
     if (p->bias)
@@ -103,15 +116,11 @@ qs_q8_gemm_2x16(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, co
     __m256 sc_lo, sc_hi;
     qs_load16_f32(p->scale, nc, &sc_lo, &sc_hi);
     const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
-    __m256i r[QS_MR][2];
-    r[0][0] = _mm256_add_epi32(qs_reduce8(c00, c01), off_lo);
-    r[0][1] = _mm256_add_epi32(qs_reduce8(c02, c03), off_hi);
-    r[1][0] = _mm256_add_epi32(qs_reduce8(c10, c11), off_lo);
-    r[1][1] = _mm256_add_epi32(qs_reduce8(c12, c13), off_hi);
+    const __m256i z = _mm256_set1_epi32(p->out_zero);
     const size_t rows = mr < QS_MR ? mr : QS_MR;
     for (size_t i = 0; i < rows; i++) {
-        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(r[i][0]), sc_lo);
-        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(r[i][1]), sc_hi);
+        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[i][0], off_lo)), sc_lo);
+        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[i][1], off_hi)), sc_hi);
         v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
         v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
         if (f32_out) {
@@ -126,33 +135,32 @@ qs_q8_gemm_2x16(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, co
                 memcpy(out, t, nc * sizeof(float));
             }
         } else {
-            const __m256i z = _mm256_set1_epi32(p->out_zero);
             const __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), z);
             const __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), z);
             const __m128i h0 = _mm_packs_epi32(_mm256_castsi256_si128(q0),
                                                _mm256_extracti128_si256(q0, 1));
             const __m128i h1 = _mm_packs_epi32(_mm256_castsi256_si128(q1),
                                                _mm256_extracti128_si256(q1, 1));
-            const __m128i b = _mm_packus_epi16(h0, h1);
+            const __m128i bytes = _mm_packus_epi16(h0, h1);
             uint8_t *out = (uint8_t *)c + i * ldc;
             if (nc == 16) {
-                _mm_storeu_si128((__m128i *)(void *)out, b);
+                _mm_storeu_si128((__m128i *)(void *)out, bytes);
             } else {
                 uint8_t t[16];
-                _mm_storeu_si128((__m128i *)(void *)t, b);
+                _mm_storeu_si128((__m128i *)(void *)t, bytes);
                 memcpy(out, t, nc);
             }
         }
     }
 }
 
-void qs_q8_gemm_u8_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+void qs_q8_gemm_u8_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                 const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p) {
-    qs_q8_gemm_2x16(mr, nc, k, a, lda, w, c, ldc, p, false);
+    qs_tile(mr, nc, k, a, lda, w, c, ldc, p, false);
 }
 
-void qs_q8_gemm_f32_2x16c4__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+void qs_q8_gemm_f32_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p) {
-    qs_q8_gemm_2x16(mr, nc, k, a, lda, w, c, ldc, p, true);
+    qs_tile(mr, nc, k, a, lda, w, c, ldc, p, true);
 }
