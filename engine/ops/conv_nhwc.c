@@ -240,6 +240,12 @@ static qs_status qs_conv_nhwc_run(const qs_node *n, const qs_view *in, qs_view *
     return QS_OK;
 }
 
+static uint64_t qs_conv_nhwc_packed_bytes(const qs_node *n) {
+    const qs_conv_nhwc_params *p = n->params;
+    return p && p->packed ? p->conv.bytes : 0;
+}
+
+/* run reads only the packed weights and bias (prepare's copies), never inputs 1 and 2. */
 const qs_op qs_op_conv_nhwc = {
     .type = "ConvNHWC",
     .domain = "quantserve",
@@ -247,11 +253,12 @@ const qs_op qs_op_conv_nhwc = {
     .max_inputs = 4,
     .min_outputs = 1,
     .max_outputs = 1,
-    .flags = 0,
+    .flags = QS_OP_RUN_SKIPS_CONSTANTS,
     .init = qs_conv_nhwc_init,
     .infer = qs_conv_nhwc_infer,
     .scratch_bytes = qs_conv_nhwc_scratch_bytes,
     .prepare = qs_conv_nhwc_prepare,
     .run = qs_conv_nhwc_run,
     .free_params = qs_conv_nhwc_free,
+    .packed_bytes = qs_conv_nhwc_packed_bytes,
 };
