@@ -377,6 +377,7 @@ static const tq_conv_case tq_convs[] = {
     {1, 10, 12, 5, 7, 3, 2, 2, 3, 1, 0, 3, 2, 1},      /* generic, dilation 3, odd kernel */
     {1, 4, 4, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},      /* generic 3x3, large K */
     {1, 20, 20, 1280, 1280, 3, 3, 2, 1, 0, 0, 1, 1, 1280}, /* depthwise, many channels */
+    {1, 3, 4, 4100, 4100, 3, 3, 1, 1, 1, 1, 1, 1, 4100},   /* depthwise past the SIMD channel cap */
 };
 
 static size_t tq_out_size(size_t in, size_t k, size_t s, size_t d, size_t p0, size_t p1) {

@@ -59,118 +59,172 @@ static inline __m256 qs_perm_f32(const float *p, size_t q) {
     return _mm256_loadu2_m128(p + 16 + 4 * q, p + 4 * q);
 }
 
-static inline __m256 qs_dw_requant(__m256i acc, const int32_t *bias, const float *scale,
-                                   size_t q, __m256 lo, __m256 hi) {
-    const __m256i s = _mm256_add_epi32(acc, qs_perm_i32(bias, q));
-    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s), qs_perm_f32(scale, q));
+static inline __m256 qs_dw_requant(__m256i acc, __m256i bias, __m256 scale, __m256 lo, __m256 hi) {
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc, bias)), scale);
     return _mm256_min_ps(_mm256_max_ps(v, lo), hi);
 }
 
-void qs_q8_dwconv__avx2(const qs_q8_dw_args *p, size_t oh, void *out_row) {
-    const size_t c = p->c, taps = p->kernel_h * p->kernel_w, pairs = qs_dw_pairs(taps);
-    const size_t blocks = (c + QS_DW_BLOCK - 1) / QS_DW_BLOCK;
-    uint8_t pad[QS_DW_BLOCK];
-    memset(pad, (int)p->a_zero, sizeof pad);
-    /* Tap t of the current pixel reads base[t] + (offset & keep[t]): keep is 0 for padding. */
-    const uint8_t *base[QS_Q8_DW_MAX_TAPS + 1];
-    size_t keep[QS_Q8_DW_MAX_TAPS + 1];
+/* Channels this kernel takes; wider layers go to the reference (none of the usual CNNs). */
+#define QS_DW_MAX_C 4096
+
+/* The four accumulators of one pixel and one block of 32 channels at offset off; full blocks load
+ * whole vectors, the last partial one loads n channels. */
+static inline __attribute__((always_inline)) void
+qs_dw_block(const uint8_t *const *base, size_t off, bool full, size_t n, const size_t pairs,
+            const __m256i *wv, __m256i acc[4]) {
     const __m256i zero = _mm256_setzero_si256();
-    const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
-    const __m256i out_zero = _mm256_set1_epi32(p->out_zero);
-    /* Bias and scale of a partial last block, zero-padded to a whole block. */
-    int32_t tail_bias[QS_DW_BLOCK] = {0};
-    float tail_scale[QS_DW_BLOCK] = {0};
-    if (c % QS_DW_BLOCK) {
-        const size_t off = c - c % QS_DW_BLOCK;
-        memcpy(tail_bias, p->bias + off, (c - off) * sizeof *tail_bias);
-        memcpy(tail_scale, p->scale + off, (c - off) * sizeof *tail_scale);
+    __m256i a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+#pragma GCC unroll 8
+    for (size_t pr = 0; pr < pairs; pr++, wv += 4) {
+        const uint8_t *p0 = base[2 * pr] + off, *p1 = base[2 * pr + 1] + off;
+        const __m256i x0 = full ? _mm256_loadu_si256((const __m256i *)(const void *)p0)
+                                : qs_load_partial(p0, n);
+        const __m256i x1 = full ? _mm256_loadu_si256((const __m256i *)(const void *)p1)
+                                : qs_load_partial(p1, n);
+        const __m256i blo = _mm256_unpacklo_epi8(x0, x1);
+        const __m256i bhi = _mm256_unpackhi_epi8(x0, x1);
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(blo, zero),
+                                                    _mm256_load_si256(wv)));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(blo, zero),
+                                                    _mm256_load_si256(wv + 1)));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(bhi, zero),
+                                                    _mm256_load_si256(wv + 2)));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(bhi, zero),
+                                                    _mm256_load_si256(wv + 3)));
     }
-    /* Rows of the window: the image row, or NULL for padding. */
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Requantize (or dequantize) a block's accumulators and store n channels at out + off. */
+static inline __attribute__((always_inline)) void
+qs_dw_store(const qs_q8_dw_args *p, const __m256i acc[4], const __m256i *bias, const __m256 *scale,
+            void *out_pixel, size_t off, size_t n) {
+    const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
+    const __m256 v0 = qs_dw_requant(acc[0], bias[0], scale[0], lo, hi);
+    const __m256 v1 = qs_dw_requant(acc[1], bias[1], scale[1], lo, hi);
+    const __m256 v2 = qs_dw_requant(acc[2], bias[2], scale[2], lo, hi);
+    const __m256 v3 = qs_dw_requant(acc[3], bias[3], scale[3], lo, hi);
+    if (p->f32_out) {
+        float *o = (float *)out_pixel + off;
+        float t[QS_DW_BLOCK];
+        float *dst = n == QS_DW_BLOCK ? o : t;
+        const __m256 vs[4] = {v0, v1, v2, v3};
+        for (size_t q = 0; q < 4; q++) {
+            _mm_storeu_ps(dst + 4 * q, _mm256_castps256_ps128(vs[q]));
+            _mm_storeu_ps(dst + 16 + 4 * q, _mm256_extractf128_ps(vs[q], 1));
+        }
+        if (dst == t)
+            memcpy(o, t, n * sizeof *o);
+        return;
+    }
+    const __m256i z = _mm256_set1_epi32(p->out_zero);
+    const __m256i r0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), z);
+    const __m256i r1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), z);
+    const __m256i r2 = _mm256_add_epi32(_mm256_cvtps_epi32(v2), z);
+    const __m256i r3 = _mm256_add_epi32(_mm256_cvtps_epi32(v3), z);
+    /* In-lane packs restore the natural channel order. */
+    const __m256i bytes =
+        _mm256_packus_epi16(_mm256_packs_epi32(r0, r1), _mm256_packs_epi32(r2, r3));
+    uint8_t *o = (uint8_t *)out_pixel + off;
+    if (n == QS_DW_BLOCK) {
+        _mm256_storeu_si256((__m256i *)(void *)o, bytes);
+    } else {
+        uint8_t t[QS_DW_BLOCK];
+        _mm256_storeu_si256((__m256i *)(void *)t, bytes);
+        memcpy(o, t, n);
+    }
+}
+
+/* kh_n x kw_n is the kernel; constants in the 3x3 instance, so that its tap loops unroll. */
+static inline __attribute__((always_inline)) void
+qs_dw_row(const qs_q8_dw_args *p, size_t oh, void *out_row, const size_t kh_n, const size_t kw_n) {
+    const size_t c = p->c, taps = kh_n * kw_n, pairs = qs_dw_pairs(taps);
+    const size_t full_blocks = c / QS_DW_BLOCK, tail = c % QS_DW_BLOCK;
+    const size_t esize = p->f32_out ? sizeof(float) : sizeof(uint8_t);
+    /* Padding taps read a row of zero points. */
+    _Alignas(32) uint8_t pad[QS_DW_MAX_C];
+    memset(pad, (int)p->a_zero, c);
+    /* Bias and scale per block in the unpacked channel order, zero-padded past c. */
+    _Alignas(32) int32_t pb[QS_DW_MAX_C];
+    _Alignas(32) float ps[QS_DW_MAX_C];
+    for (size_t b = 0; b * QS_DW_BLOCK < c; b++) {
+        const size_t off = b * QS_DW_BLOCK, n = c - off < QS_DW_BLOCK ? c - off : QS_DW_BLOCK;
+        int32_t tb[QS_DW_BLOCK] = {0};
+        float ts[QS_DW_BLOCK] = {0};
+        memcpy(tb, p->bias + off, n * sizeof *tb);
+        memcpy(ts, p->scale + off, n * sizeof *ts);
+        for (size_t q = 0; q < 4; q++) {
+            _mm256_store_si256((__m256i *)(void *)(pb + off + 8 * q), qs_perm_i32(tb, q));
+            _mm256_store_ps(ps + off + 8 * q, qs_perm_f32(ts, q));
+        }
+    }
+    /* Rows of the window (NULL for padding), and tap offsets from the window's corner. */
     const uint8_t *rows[QS_Q8_DW_MAX_TAPS];
-    for (size_t kh = 0; kh < p->kernel_h; kh++) {
+    size_t toff[QS_Q8_DW_MAX_TAPS + 1];
+    bool all_rows = true;
+    for (size_t kh = 0; kh < kh_n; kh++) {
         const size_t ih = oh * p->stride_h + kh * p->dilation_h - p->pad_top;
         const bool ok = oh * p->stride_h + kh * p->dilation_h >= p->pad_top && ih < p->in_h;
         rows[kh] = ok ? p->in + ih * p->in_w * c : NULL;
+        all_rows = all_rows && ok;
+        for (size_t kw = 0; kw < kw_n; kw++)
+            toff[kh * kw_n + kw] = (kh * p->dilation_h * p->in_w + kw * p->dilation_w) * c;
     }
+    /* An odd tap count pairs the last tap with itself; its packed weight is 0. */
+    toff[taps] = toff[taps - 1];
+    /* Output columns whose taps are all inside the image. */
+    size_t ow_lo = (p->pad_left + p->stride_w - 1) / p->stride_w, ow_hi = 0;
+    const size_t span = (kw_n - 1) * p->dilation_w;
+    if (p->in_w > span)
+        ow_hi = (p->in_w - span - 1 + p->pad_left) / p->stride_w + 1;
+    if (ow_hi > p->out_w)
+        ow_hi = p->out_w;
+    if (!all_rows || ow_lo > ow_hi)
+        ow_lo = ow_hi = 0;
+    const uint8_t *base[QS_Q8_DW_MAX_TAPS + 1];
+    const __m256i *wp = (const __m256i *)(const void *)p->w_packed;
     for (size_t ow = 0; ow < p->out_w; ow++) {
-        size_t kw0, kw1;
-        qs_dw_taps(ow, p->pad_left, p->stride_w, p->dilation_w, p->kernel_w, p->in_w, &kw0, &kw1);
-        /* Input column of tap kw is iw0 + kw * dilation (wrapping below 0 for left padding). */
         const size_t iw0 = ow * p->stride_w - p->pad_left;
-        for (size_t kh = 0, t = 0; kh < p->kernel_h; kh++) {
-            for (size_t kw = 0; kw < p->kernel_w; kw++, t++) {
-                const bool ok = rows[kh] && kw >= kw0 && kw < kw1;
-                base[t] = ok ? rows[kh] + (iw0 + kw * p->dilation_w) * c : pad;
-                keep[t] = ok ? ~(size_t)0 : 0;
-            }
+        if (ow >= ow_lo && ow < ow_hi) {
+            const uint8_t *pix = rows[0] + iw0 * c;
+#pragma GCC unroll 10
+            for (size_t t = 0; t <= taps; t++)
+                base[t] = pix + toff[t];
+        } else {
+            size_t kw0, kw1;
+            qs_dw_taps(ow, p->pad_left, p->stride_w, p->dilation_w, kw_n, p->in_w, &kw0, &kw1);
+            for (size_t kh = 0, t = 0; kh < kh_n; kh++)
+                for (size_t kw = 0; kw < kw_n; kw++, t++)
+                    base[t] = rows[kh] && kw >= kw0 && kw < kw1
+                                  ? rows[kh] + (iw0 + kw * p->dilation_w) * c
+                                  : pad;
+            base[taps] = base[taps - 1];
         }
-        /* An odd tap count pairs the last tap with itself; its packed weight is 0. */
-        base[taps] = base[taps - 1];
-        keep[taps] = keep[taps - 1];
-        const __m256i *wv = (const __m256i *)(const void *)p->w_packed;
-        for (size_t b = 0; b < blocks; b++) {
+        void *out_pixel = (unsigned char *)out_row + ow * c * esize;
+        __m256i acc[4];
+        for (size_t b = 0; b < full_blocks; b++) {
             const size_t off = b * QS_DW_BLOCK;
-            const size_t n = c - off < QS_DW_BLOCK ? c - off : QS_DW_BLOCK;
-            __m256i acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
-            for (size_t pr = 0; pr < pairs; pr++, wv += 4) {
-                const uint8_t *p0 = base[2 * pr] + (off & keep[2 * pr]);
-                const uint8_t *p1 = base[2 * pr + 1] + (off & keep[2 * pr + 1]);
-                __m256i x0, x1;
-                if (n == QS_DW_BLOCK) {
-                    x0 = _mm256_loadu_si256((const __m256i *)(const void *)p0);
-                    x1 = _mm256_loadu_si256((const __m256i *)(const void *)p1);
-                } else {
-                    x0 = keep[2 * pr] ? qs_load_partial(p0, n)
-                                      : _mm256_loadu_si256((const __m256i *)(const void *)p0);
-                    x1 = keep[2 * pr + 1] ? qs_load_partial(p1, n)
-                                          : _mm256_loadu_si256((const __m256i *)(const void *)p1);
-                }
-                const __m256i blo = _mm256_unpacklo_epi8(x0, x1);
-                const __m256i bhi = _mm256_unpackhi_epi8(x0, x1);
-                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_unpacklo_epi8(blo, zero),
-                                                                _mm256_load_si256(wv)));
-                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_unpackhi_epi8(blo, zero),
-                                                                _mm256_load_si256(wv + 1)));
-                acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(_mm256_unpacklo_epi8(bhi, zero),
-                                                                _mm256_load_si256(wv + 2)));
-                acc3 = _mm256_add_epi32(acc3, _mm256_madd_epi16(_mm256_unpackhi_epi8(bhi, zero),
-                                                                _mm256_load_si256(wv + 3)));
-            }
-            const int32_t *bias = n == QS_DW_BLOCK ? p->bias + off : tail_bias;
-            const float *scale = n == QS_DW_BLOCK ? p->scale + off : tail_scale;
-            __m256 v[4];
-            v[0] = qs_dw_requant(acc0, bias, scale, 0, lo, hi);
-            v[1] = qs_dw_requant(acc1, bias, scale, 1, lo, hi);
-            v[2] = qs_dw_requant(acc2, bias, scale, 2, lo, hi);
-            v[3] = qs_dw_requant(acc3, bias, scale, 3, lo, hi);
-            if (p->f32_out) {
-                float *o = (float *)out_row + ow * c + off;
-                float t[QS_DW_BLOCK];
-                float *dst = n == QS_DW_BLOCK ? o : t;
-                for (size_t q = 0; q < 4; q++) {
-                    _mm_storeu_ps(dst + 4 * q, _mm256_castps256_ps128(v[q]));
-                    _mm_storeu_ps(dst + 16 + 4 * q, _mm256_extractf128_ps(v[q], 1));
-                }
-                if (dst == t)
-                    memcpy(o, t, n * sizeof *o);
-            } else {
-                const __m256i r0 = _mm256_add_epi32(_mm256_cvtps_epi32(v[0]), out_zero);
-                const __m256i r1 = _mm256_add_epi32(_mm256_cvtps_epi32(v[1]), out_zero);
-                const __m256i r2 = _mm256_add_epi32(_mm256_cvtps_epi32(v[2]), out_zero);
-                const __m256i r3 = _mm256_add_epi32(_mm256_cvtps_epi32(v[3]), out_zero);
-                /* In-lane packs restore the natural channel order. */
-                const __m256i w01 = _mm256_packs_epi32(r0, r1);
-                const __m256i w23 = _mm256_packs_epi32(r2, r3);
-                const __m256i bytes = _mm256_packus_epi16(w01, w23);
-                uint8_t *o = (uint8_t *)out_row + ow * c + off;
-                if (n == QS_DW_BLOCK) {
-                    _mm256_storeu_si256((__m256i *)(void *)o, bytes);
-                } else {
-                    uint8_t t[QS_DW_BLOCK];
-                    _mm256_storeu_si256((__m256i *)(void *)t, bytes);
-                    memcpy(o, t, n);
-                }
-            }
+            qs_dw_block(base, off, true, QS_DW_BLOCK, pairs, wp + b * pairs * 4, acc);
+            qs_dw_store(p, acc, (const __m256i *)(const void *)(pb + off),
+                        (const __m256 *)(const void *)(ps + off), out_pixel, off, QS_DW_BLOCK);
+        }
+        if (tail) {
+            const size_t off = full_blocks * QS_DW_BLOCK;
+            qs_dw_block(base, off, false, tail, pairs, wp + full_blocks * pairs * 4, acc);
+            qs_dw_store(p, acc, (const __m256i *)(const void *)(pb + off),
+                        (const __m256 *)(const void *)(ps + off), out_pixel, off, tail);
         }
     }
+}
+
+void qs_q8_dwconv__avx2(const qs_q8_dw_args *p, size_t oh, void *out_row) {
+    if (p->c > QS_DW_MAX_C)
+        qs_q8_dwconv__ref(p, oh, out_row);
+    else if (p->kernel_h == 3 && p->kernel_w == 3)
+        qs_dw_row(p, oh, out_row, 3, 3);
+    else
+        qs_dw_row(p, oh, out_row, p->kernel_h, p->kernel_w);
 }
