@@ -6,7 +6,7 @@ usage (Debian's /usr/bin/python3 with python3-torch python3-torchvision python3-
   tools/torchvision_sweep.py [ARCH ...] [--report FILE.md] [--run PATH/quantserve-run]
                              [--cache DIR] [--threads 1] [--batch 2] [--seed 0] [--opset 13]
                              [--tol 1e-4] [--max-mb 600] [--all] [--exclude ARCH,...] [--force]
-                             [--export-timeout 3600] [--run-timeout 1200] [--list]
+                             [--export-timeout 3600] [--run-timeout 1200] [--ort-run PATH] [--list]
   make sweep [SWEEP_ARGS="..."]        (from the build folder; report in the cache: report.md)
 
 For every classification architecture of the installed torchvision (torchvision.models.list_models,
@@ -20,7 +20,10 @@ then run quantserve-run on the same x.npy (--runs 4: one cold run, median of thr
 compare. Status per architecture:
   PASS         ||q - t||_inf / ||t||_inf <= --tol (default 1e-4)
   FAIL         larger error, wrong shape, non-finite output, or a load/run error other than
-               "unsupported" (or a crash), with the message
+               "unsupported" (or a crash), with the message. Over the tolerance, ONNX Runtime
+               (the anchors' ort-run, --ort-run, when present) runs the same file too and the
+               reason gives its error against PyTorch: when ORT is as far off, the cause is fp32
+               rounding amplified by the random deep net, not the engine
   UNSUPPORTED  quantserve refused to load the model (status "unsupported": an operator, attribute
                or dtype it does not have yet), with the failing node and op from the error
   SKIPPED      fp32 weights above --max-mb MB (default 600; --all includes them)
@@ -217,7 +220,33 @@ def test_arch(a, arch, qs_run):
     else:
         rec.update(status="FAIL", reason=f"relative error {cmp['rel']:.3g} > {a.tol:g} (max abs {cmp['max_abs']:.3g}, "
                                          f"argmax agreement {cmp['argmax_agree']:.2f})")
+        ort = ort_reference(a, d)
+        if ort:
+            rec.update(ort)
+            rec["reason"] += (f"; ONNX Runtime vs PyTorch {ort['ort_rel']:.3g}, quantserve vs ONNX Runtime "
+                              f"{ort['qs_vs_ort_rel']:.3g}")
     return rec
+
+
+def ort_reference(a, d):
+    """For a model over the tolerance: how far ONNX Runtime is from PyTorch on the same file (the
+    anchors' ort-run), to tell fp32 rounding amplified by a random deep net from an engine bug."""
+    import numpy as np
+    if not a.ort_run:
+        return None
+    out = os.path.join(d, "ort.npy")
+    try:
+        p = subprocess.run([a.ort_run, os.path.join(d, "model.onnx"), "--input", os.path.join(d, "x.npy"),
+                            "--output", out, "--threads", str(a.threads)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, timeout=a.run_timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if p.returncode != 0 or not os.path.exists(out):
+        log(f"ort-run failed: {p.stderr.strip().splitlines()[-1:] or p.returncode}")
+        return None
+    ref, ort, q = (np.load(os.path.join(d, f)).astype(np.float64) for f in ("torch.npy", "ort.npy", "quantserve.npy"))
+    scale = float(np.abs(ref).max()) or 1.0
+    return {"ort_rel": float(np.abs(ort - ref).max() / scale), "qs_vs_ort_rel": float(np.abs(q - ort).max() / scale)}
 
 
 def fmt(v, spec):
@@ -291,12 +320,16 @@ def parse_args(argv):
     ap.add_argument("--force", action="store_true", help="re-export even when the cache is valid")
     ap.add_argument("--export-timeout", type=int, default=3600)
     ap.add_argument("--run-timeout", type=int, default=1200)
+    ap.add_argument("--ort-run", default=os.path.normpath(os.path.join(HERE, "..", "..", "shared", "anchors", "ort-run")),
+                    help="the anchors' ort-run, run on models over the tolerance ('' to skip)")
     ap.add_argument("--list", action="store_true", help="print the architectures and exit")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.threads < 1 or a.batch < 1 or a.max_mb <= 0 or not 7 <= a.opset <= 18:
         ap.error("--threads and --batch must be positive, --max-mb above 0, --opset in 7..18")
     a.cache = os.path.abspath(a.cache)
+    if a.ort_run and not os.access(a.ort_run, os.X_OK):
+        a.ort_run = None
     return a
 
 
