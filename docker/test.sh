@@ -351,7 +351,7 @@ CMD_STATS="curl -fsS http://127.0.0.1:8080/models/$MODEL/stats"
 CMD_LOGS="docker logs $CONTAINER"
 CMD_STOP="docker stop $CONTAINER"
 CMD_RM="docker rm $CONTAINER"
-CMD_RUN_OWN="docker run -d --name $CONTAINER --network host -e QUANTSERVE_LISTEN=127.0.0.1 -e QUANTSERVE_PORT=8080 -v \"\$PWD/models:/models:ro\" -v \"\$PWD/docker/example/quantserve.json:/etc/quantserve/quantserve.json:ro\" -e QUANTSERVE_CONFIG=/etc/quantserve/quantserve.json $IMAGE"
+CMD_RUN_OWN="docker run -d --name $CONTAINER --network host -e QUANTSERVE_LISTEN=127.0.0.1 -e QUANTSERVE_PORT=8080 -e QUANTSERVE_THREADS=1 -v \"\$PWD/models:/models:ro\" -v \"\$PWD/docker/example/quantserve.json:/etc/quantserve/quantserve.json:ro\" -e QUANTSERVE_CONFIG=/etc/quantserve/quantserve.json $IMAGE"
 CMD_PREDICT_OWN="curl -fsS -H 'Content-Type: image/png' --data-binary @$SAMPLE http://127.0.0.1:8080/models/$OWN_MODEL/predict"
 CMD_BUILD_DERIVED="docker build -f docker/example/Dockerfile -t $DERIVED_IMAGE ."
 CMD_RUN_DERIVED="docker run -d --name $DERIVED_CONTAINER --network host -e QUANTSERVE_LISTEN=127.0.0.1 -e QUANTSERVE_PORT=8080 $DERIVED_IMAGE"
@@ -523,6 +523,9 @@ step_own() {
         fail "mounted config and models: not ready"
         return 1
     fi
+    readme_run "$CMD_LOGS" > "$WORK/logs-own.txt" 2>&1 || true
+    expect "settings from the environment: port $PORT, 1 intra-op thread (server's start line)" \
+        "listening on http://127\\.0\\.0\\.1:$PORT/.* x 1 intra-op threads" "$WORK/logs-own.txt"
     run_check "models (mounted)" "$WORK/models-own.json" "$CMD_MODELS" &&
         expect "GET /models lists $OWN_MODEL from the mounted config" "\"$OWN_MODEL\"" "$WORK/models-own.json"
     if [ -f "$SAMPLE" ]; then
