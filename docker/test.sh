@@ -290,11 +290,10 @@ base_image() {
 }
 
 # ------------------------------------------------------------------ README commands
-# Each README command runs through readme_run: it must appear verbatim in docker/README.md (and in
-# README.md once that has the section); here `docker` becomes the engine (builds get the local
-# flags) and 8080 becomes our free port.
-READMES=(docker/README.md)
-if [ -f README.md ] && grep -q '^#.*Deploy with Docker' README.md; then READMES+=(README.md); fi
+# Each README command runs through readme_run: it must appear verbatim in docker/README.md; here
+# `docker` becomes the engine (builds get the local flags) and 8080 becomes our free port. The
+# other way round, check_readmes asks every command line of docker/README.md and of the top
+# README's "Deploy with Docker" section to be one that this script runs.
 BUILD_FLAGS=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "RUN_TESTS=$RUN_TESTS" --force-rm --network host)
 if [ "$ENGINE" = podman ]; then
     BUILD_FLAGS+=(--format docker) # keeps HEALTHCHECK (the OCI format has none)
@@ -321,9 +320,31 @@ readme_local() { # the README command $1 as run here
     printf '%s' "$c"
 }
 readme_check() {
-    local f
-    for f in "${READMES[@]}"; do
-        grep -qF -- "$1" "$f" || { fail "README command not in $f: $1"; return 1; }
+    grep -qF -- "$1" docker/README.md || { fail "README command not in docker/README.md: $1"; return 1; }
+}
+# readme_code_lines FILE: the command lines of the code blocks in its "## Deploy with Docker" section
+readme_code_lines() {
+    awk '/^## / { in_s = ($0 == "## Deploy with Docker"); next }
+         /^```/ { fence = !fence; next }
+         in_s && fence && NF && $1 !~ /^#/ { print }' "$1"
+}
+check_readmes() {
+    local f line n bad
+    for f in docker/README.md README.md; do
+        [ -f "$f" ] || continue
+        n=0 bad=0
+        while IFS= read -r line; do
+            n=$((n + 1))
+            if ! printf '%s\n' "${ALL_CMDS[@]}" | grep -qxF -- "$line"; then
+                fail "$f, Deploy with Docker: this command is not one docker/test.sh runs: $line"
+                bad=$((bad + 1))
+            fi
+        done < <(readme_code_lines "$f")
+        if [ "$f" = docker/README.md ] && [ "$n" = 0 ]; then
+            fail "docker/README.md has no \"## Deploy with Docker\" section with commands"
+        elif [ "$bad" = 0 ] && [ "$n" -gt 0 ]; then
+            pass "$f: the $n commands of \"Deploy with Docker\" are all run here"
+        fi
     done
 }
 readme_run() { # readme_run CMD: check it is documented, show it, run it in ROOT
@@ -357,6 +378,10 @@ CMD_BUILD_DERIVED="docker build -f docker/example/Dockerfile -t $DERIVED_IMAGE .
 CMD_RUN_DERIVED="docker run -d --name $DERIVED_CONTAINER --network host -e QUANTSERVE_LISTEN=127.0.0.1 -e QUANTSERVE_PORT=8080 $DERIVED_IMAGE"
 CMD_COMPOSE_UP="docker compose -f docker/compose.yaml up -d"
 CMD_COMPOSE_DOWN="docker compose -f docker/compose.yaml down"
+ALL_CMDS=("$CMD_BUILD" "$CMD_VERSION" "$CMD_RUN" "$CMD_READY" "$CMD_MODELS" "$CMD_PREDICT"
+    "$CMD_PREDICT_INT8" "$CMD_SIZE" "$CMD_STATS" "$CMD_LOGS" "$CMD_STOP" "$CMD_RM" "$CMD_RUN_OWN"
+    "$CMD_PREDICT_OWN" "$CMD_BUILD_DERIVED" "$CMD_RUN_DERIVED" "docker stop $DERIVED_CONTAINER"
+    "docker rm $DERIVED_CONTAINER" "$CMD_COMPOSE_UP" "$CMD_COMPOSE_DOWN")
 
 # ------------------------------------------------------------------ helpers for the checks
 free_port() {
@@ -409,7 +434,7 @@ track_container() { CREATED_CONTAINERS+=("$1"); }
 stop_check() {
     local name=$1 t0 secs code
     t0=$(now)
-    readme_run "docker stop $name" > /dev/null
+    readme_run "docker stop $name" > /dev/null # $CMD_STOP or the derived container's
     secs=$(elapsed "$t0")
     code=$(E container inspect --format '{{.State.ExitCode}}' "$name")
     if [ "$code" = 0 ] && awk -v s="$secs" -v l="$STOP_LIMIT_S" 'BEGIN { exit !(s < l) }'; then
@@ -598,6 +623,7 @@ step_compose() {
 
 # ------------------------------------------------------------------ main
 echo "docker/test.sh: engine $ENGINE, base $BASE_IMAGE, RUN_TESTS=$RUN_TESTS, work $WORK"
+[ "$MODE" = base ] || check_readmes
 timed "packages" "$WORK/packages.log" step_packages
 E --version
 base_image
