@@ -19,13 +19,13 @@ static const qs_q8_kernels qs_q8_kernels_ref = {
 
 static const qs_q8_kernels qs_q8_kernels_avx2 = {
     .isa = QS_ISA_AVX2,
-    .gemm_name = "qs_q8_gemm_4x16c2__avx2",
+    .gemm_name = "qs_q8_gemm_4x64c2__avx2",
     .mr = QS_Q8_GEMM_AVX2_MR,
-    .nb = 1,
+    .nb = 4,
     .pack_bytes = qs_q8_pack_bytes__avx2,
     .pack = qs_q8_pack__avx2,
-    .gemm_u8 = qs_q8_gemm_u8_4x16c2__avx2,
-    .gemm_f32 = qs_q8_gemm_f32_4x16c2__avx2,
+    .gemm_u8 = qs_q8_gemm_u8_4x64c2__avx2,
+    .gemm_f32 = qs_q8_gemm_f32_4x64c2__avx2,
     .dwconv_name = "qs_q8_dwconv__avx2",
     .dwconv = qs_q8_dwconv__ref,
     .dwconv_packed = qs_q8_dwconv__avx2,

@@ -166,9 +166,9 @@ void qs_q8_avgpool__ref(const uint8_t *x, size_t hw, size_t c, int32_t zx, float
 
 /* AVX2 kernels (avx2/, compiled with QS_AVX2_CFLAGS). */
 #define QS_Q8_GEMM_AVX2_MR 4
-void qs_q8_gemm_u8_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+void qs_q8_gemm_u8_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                 const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p);
-void qs_q8_gemm_f32_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+void qs_q8_gemm_f32_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p);
 size_t qs_q8_pack_bytes__avx2(size_t k_padded, size_t panels);

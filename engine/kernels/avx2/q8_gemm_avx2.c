@@ -1,7 +1,8 @@
-/* AVX2 u8 x s8 GEMM micro-kernel 4x16c2: exact products through vpmaddwd on int16 (vpmaddubsw
- * would saturate: 255 * 128 * 2 > 32767). Weights are packed as int16 pairs of consecutive k per
- * column (see qs_q8_pack__avx2); each call widens its A rows to int16 once, in K chunks on the
- * stack, so the inner loop is broadcast loads, vpmaddwd and vpaddd. Fused requant/dequant. */
+/* AVX2 u8 x s8 GEMM micro-kernel 4x64c2 (4 rows, up to four 16-column panels): exact products
+ * through vpmaddwd on int16 (vpmaddubsw would saturate: 255 * 128 * 2 > 32767). Weights are packed
+ * as int16 pairs of consecutive k per column (see qs_q8_pack__avx2); a call widens its A rows to
+ * int16 on the stack once for all its panels (per K chunk when K is long), so the inner loop is
+ * broadcast loads, vpmaddwd and vpaddd. Fused requant/dequant epilogue. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -25,15 +26,19 @@ void qs_q8_pack__avx2(const int8_t *w_nk, size_t k, size_t n, int8_t *dst) {
     }
 }
 
-/* Rows of A as int16, k_chunk values each, zero-padded to an even count. */
+/* n bytes of A as int16, zero-padded to a multiple of 16 (dst has room for it). */
 static inline void qs_widen(const uint8_t *a, size_t n, int16_t *dst) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256(
+            (__m256i *)(void *)(dst + i),
+            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(a + i))));
+    if (i < n) {
+        uint8_t t[16] = {0};
+        memcpy(t, a + i, n - i);
         _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(a + i))));
-    for (; i < n; i++)
-        dst[i] = a[i];
-    dst[n] = 0;
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(void *)t)));
+    }
 }
 
 static inline __m256i qs_pair(const int16_t *p) {
@@ -72,49 +77,48 @@ static inline void qs_load16_f32(const float *p, size_t nc, __m256 *lo, __m256 *
         r1 = _mm256_add_epi32(r1, _mm256_madd_epi16(x, w1));        \
     } while (0)
 
-/* 4 rows x 16 columns; rows past mr alias the previous row (same loads, stores over it). */
+typedef struct {
+    __m256i c00, c01, c10, c11, c20, c21, c30, c31;
+} qs_acc;
+
+/* acc += the widened rows x one panel over `pairs` k pairs, from wp on. */
 static inline __attribute__((always_inline)) void
-qs_tile(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8_t *w, void *c,
-        size_t ldc, const qs_q8_gemm_params *p, bool f32_out) {
-    int16_t aw[QS_MR][QS_KC + 2];
-    const uint8_t *ap[QS_MR];
-    ap[0] = a;
-    for (size_t i = 1; i < QS_MR; i++)
-        ap[i] = mr > i ? ap[i - 1] + lda : ap[i - 1];
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
-    __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    const int16_t *wp = (const int16_t *)(const void *)w;
-    for (size_t k0 = 0; k0 < k; k0 += QS_KC) {
-        const size_t kc = k - k0 < QS_KC ? k - k0 : QS_KC;
-        for (size_t i = 0; i < QS_MR; i++)
-            qs_widen(ap[i] + k0, kc, aw[i]);
-        const size_t pairs = (kc + 1) / 2;
-        const int16_t *x0p = aw[0], *x1p = aw[1], *x2p = aw[2], *x3p = aw[3];
-        for (size_t kp = 0; kp < pairs; kp++) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)wp);
-            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + 16));
-            wp += 2 * QS_Q8_NR;
-            const __m256i x0 = qs_pair(x0p + 2 * kp);
-            QS_STEP(x0, c00, c01);
-            const __m256i x1 = qs_pair(x1p + 2 * kp);
-            QS_STEP(x1, c10, c11);
-            const __m256i x2 = qs_pair(x2p + 2 * kp);
-            QS_STEP(x2, c20, c21);
-            const __m256i x3 = qs_pair(x3p + 2 * kp);
-            QS_STEP(x3, c30, c31);
-        }
+qs_accumulate(qs_acc *r, const int16_t *const aw[QS_MR], size_t pairs, const int16_t *wp) {
+    __m256i c00 = r->c00, c01 = r->c01, c10 = r->c10, c11 = r->c11;
+    __m256i c20 = r->c20, c21 = r->c21, c30 = r->c30, c31 = r->c31;
+    const int16_t *x0p = aw[0], *x1p = aw[1], *x2p = aw[2], *x3p = aw[3];
+    for (size_t kp = 0; kp < pairs; kp++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)wp);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + 16));
+        wp += 2 * QS_Q8_NR;
+        const __m256i x0 = qs_pair(x0p + 2 * kp);
+        QS_STEP(x0, c00, c01);
+        const __m256i x1 = qs_pair(x1p + 2 * kp);
+        QS_STEP(x1, c10, c11);
+        const __m256i x2 = qs_pair(x2p + 2 * kp);
+        QS_STEP(x2, c20, c21);
+        const __m256i x3 = qs_pair(x3p + 2 * kp);
+        QS_STEP(x3, c30, c31);
     }
-    const __m256i acc[QS_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    *r = (qs_acc){c00, c01, c10, c11, c20, c21, c30, c31};
+}
+
+/* Requantize (or dequantize) rows [0, mr) of one panel's accumulators into c (nc columns). */
+static inline __attribute__((always_inline)) void
+qs_epilogue(const qs_acc *r, size_t mr, size_t nc, void *c, size_t ldc,
+            const qs_q8_gemm_params *p, size_t col, bool f32_out) {
+    const __m256i acc[QS_MR][2] = {
+        {r->c00, r->c01}, {r->c10, r->c11}, {r->c20, r->c21}, {r->c30, r->c31}};
     /* acc + bias - a_zero * colsum, in int32 with wrap-around like the reference. */
     __m256i b_lo = _mm256_setzero_si256(), b_hi = b_lo, s_lo, s_hi;
     if (p->bias)
-        qs_load16_i32(p->bias, nc, &b_lo, &b_hi);
-    qs_load16_i32(p->colsum, nc, &s_lo, &s_hi);
+        qs_load16_i32(p->bias + col, nc, &b_lo, &b_hi);
+    qs_load16_i32(p->colsum + col, nc, &s_lo, &s_hi);
     const __m256i az = _mm256_set1_epi32(p->a_zero);
     const __m256i off_lo = _mm256_sub_epi32(b_lo, _mm256_mullo_epi32(az, s_lo));
     const __m256i off_hi = _mm256_sub_epi32(b_hi, _mm256_mullo_epi32(az, s_hi));
     __m256 sc_lo, sc_hi;
-    qs_load16_f32(p->scale, nc, &sc_lo, &sc_hi);
+    qs_load16_f32(p->scale + col, nc, &sc_lo, &sc_hi);
     const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
     const __m256i z = _mm256_set1_epi32(p->out_zero);
     const size_t rows = mr < QS_MR ? mr : QS_MR;
@@ -124,7 +128,7 @@ qs_tile(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8
         v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
         v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
         if (f32_out) {
-            float *out = (float *)c + i * ldc;
+            float *out = (float *)c + i * ldc + col;
             if (nc == 16) {
                 _mm256_storeu_ps(out, v0);
                 _mm256_storeu_ps(out + 8, v1);
@@ -142,7 +146,7 @@ qs_tile(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8
             const __m128i h1 = _mm_packs_epi32(_mm256_castsi256_si128(q1),
                                                _mm256_extracti128_si256(q1, 1));
             const __m128i bytes = _mm_packus_epi16(h0, h1);
-            uint8_t *out = (uint8_t *)c + i * ldc;
+            uint8_t *out = (uint8_t *)c + i * ldc + col;
             if (nc == 16) {
                 _mm_storeu_si128((__m128i *)(void *)out, bytes);
             } else {
@@ -154,13 +158,49 @@ qs_tile(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8
     }
 }
 
-void qs_q8_gemm_u8_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
-                                const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p) {
-    qs_tile(mr, nc, k, a, lda, w, c, ldc, p, false);
+/* Rows past mr alias the previous row (same loads; stores go over the real row). */
+static inline __attribute__((always_inline)) void
+qs_gemm(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8_t *w, void *c,
+        size_t ldc, const qs_q8_gemm_params *p, bool f32_out) {
+    int16_t buf[QS_MR][QS_KC + 16];
+    const int16_t *aw[QS_MR] = {buf[0], buf[1], buf[2], buf[3]};
+    const uint8_t *ap[QS_MR];
+    ap[0] = a;
+    for (size_t i = 1; i < QS_MR; i++)
+        ap[i] = mr > i ? ap[i - 1] + lda : ap[i - 1];
+    const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
+    const size_t panel = k_padded * QS_Q8_NR;
+    const int16_t *w16 = (const int16_t *)(const void *)w;
+    const bool once = k <= QS_KC;
+    if (once)
+        for (size_t i = 0; i < QS_MR; i++)
+            qs_widen(ap[i], k, buf[i]);
+    for (size_t col = 0; col < nc; col += QS_Q8_NR) {
+        const int16_t *wp = w16 + (col / QS_Q8_NR) * panel;
+        qs_acc r;
+        r.c00 = r.c01 = r.c10 = r.c11 = r.c20 = r.c21 = r.c30 = r.c31 = _mm256_setzero_si256();
+        if (once) {
+            qs_accumulate(&r, aw, (k + 1) / 2, wp);
+        } else {
+            for (size_t k0 = 0; k0 < k; k0 += QS_KC) {
+                const size_t kc = k - k0 < QS_KC ? k - k0 : QS_KC;
+                for (size_t i = 0; i < QS_MR; i++)
+                    qs_widen(ap[i] + k0, kc, buf[i]);
+                qs_accumulate(&r, aw, (kc + 1) / 2, wp + k0 * QS_Q8_NR);
+            }
+        }
+        const size_t ncp = nc - col < QS_Q8_NR ? nc - col : QS_Q8_NR;
+        qs_epilogue(&r, mr, ncp, c, ldc, p, col, f32_out);
+    }
 }
 
-void qs_q8_gemm_f32_4x16c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+void qs_q8_gemm_u8_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                const int8_t *w, void *c, size_t ldc, const qs_q8_gemm_params *p) {
+    qs_gemm(mr, nc, k, a, lda, w, c, ldc, p, false);
+}
+
+void qs_q8_gemm_f32_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p) {
-    qs_tile(mr, nc, k, a, lda, w, c, ldc, p, true);
+    qs_gemm(mr, nc, k, a, lda, w, c, ldc, p, true);
 }
