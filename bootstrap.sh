@@ -14,7 +14,7 @@ mode=${1:-serve}
 packages=(build-essential autoconf automake libtool pkg-config
           libmicrohttpd-dev libjansson-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
-          check libsubunit-dev libsimde-dev zlib1g-dev curl)
+          check libsubunit-dev libsimde-dev zlib1g-dev curl python3 dataset-fashion-mnist)
 
 install_packages() {
     [ "${QS_SKIP_APT:-0}" = 1 ] && return 0
