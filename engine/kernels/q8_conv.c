@@ -228,6 +228,23 @@ static void qs_q8_dw_task(void *ctx, size_t task, int32_t thread_index) {
         qs_act_apply_f32(j->post, (float *)(void *)out_row, s->out_w * s->out_c);
 }
 
+/* memcpy for the short runs of im2col (a kernel row of a 3-channel stem is 9 bytes): fixed-size
+ * overlapping copies instead of a libc call. */
+static inline void qs_copy_small(uint8_t *dst, const uint8_t *src, size_t n) {
+    if (n >= 8 && n <= 16) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
 /* Gather the patches of output pixels [q0, q0 + rows) of group g into rows x lda bytes; padding
  * reads as the input zero point, columns past K as 0. */
 static void qs_q8_im2col(const qs_q8_conv_job *j, size_t q0, size_t rows, size_t g, uint8_t *dst) {
@@ -239,38 +256,48 @@ static void qs_q8_im2col(const qs_q8_conv_job *j, size_t q0, size_t rows, size_t
     const int az = (int)j->conv->a_zero;
     /* A whole kernel row is one copy when its taps are adjacent in the input. */
     const bool contiguous = s->dilation_w == 1 && cin_g == s->in_c;
+    size_t n = q0 / plane, oh = (q0 % plane) / s->out_w, ow = q0 % s->out_w;
+    size_t kh0 = 0, kh1 = 0;
+    qs_dw_taps(oh, s->pad_top, s->stride_h, s->dilation_h, s->kernel_h, s->in_h, &kh0, &kh1);
     for (size_t r = 0; r < rows; r++) {
-        const size_t q = q0 + r;
-        const size_t n = q / plane, oh = (q % plane) / s->out_w, ow = q % s->out_w;
         const uint8_t *img = j->in + n * s->in_h * s->in_w * s->in_c + g * cin_g;
         uint8_t *d = dst + r * j->lda;
-        size_t kh0, kh1, kw0, kw1;
-        qs_dw_taps(oh, s->pad_top, s->stride_h, s->dilation_h, s->kernel_h, s->in_h, &kh0, &kh1);
+        size_t kw0, kw1;
         qs_dw_taps(ow, s->pad_left, s->stride_w, s->dilation_w, s->kernel_w, s->in_w, &kw0, &kw1);
+        const size_t iw0 = ow * s->stride_w - s->pad_left; /* wraps when padded: used from kw0 */
         for (size_t kh = 0; kh < s->kernel_h; kh++) {
             uint8_t *drow = d + kh * row_bytes;
             if (kh < kh0 || kh >= kh1) {
                 memset(drow, az, row_bytes);
                 continue;
             }
-            const size_t ih = oh * s->stride_h + kh * s->dilation_h - s->pad_top;
+            const uint8_t *src = img + (oh * s->stride_h + kh * s->dilation_h - s->pad_top) *
+                                           s->in_w * s->in_c;
             if (kw0 > 0)
                 memset(drow, az, kw0 * cin_g);
-            if (contiguous && kw1 > kw0) {
-                const size_t iw = ow * s->stride_w + kw0 - s->pad_left;
-                memcpy(drow + kw0 * cin_g, img + (ih * s->in_w + iw) * s->in_c,
-                       (kw1 - kw0) * cin_g);
+            if (contiguous) {
+                if (kw1 > kw0)
+                    qs_copy_small(drow + kw0 * cin_g, src + (iw0 + kw0) * s->in_c,
+                                  (kw1 - kw0) * cin_g);
             } else {
-                for (size_t kw = kw0; kw < kw1; kw++) {
-                    const size_t iw = ow * s->stride_w + kw * s->dilation_w - s->pad_left;
-                    memcpy(drow + kw * cin_g, img + (ih * s->in_w + iw) * s->in_c, cin_g);
-                }
+                for (size_t kw = kw0; kw < kw1; kw++)
+                    qs_copy_small(drow + kw * cin_g,
+                                  src + (iw0 + kw * s->dilation_w) * s->in_c, cin_g);
             }
             if (kw1 < s->kernel_w)
                 memset(drow + kw1 * cin_g, az, (s->kernel_w - kw1) * cin_g);
         }
         if (j->lda > kg)
             memset(d + kg, 0, j->lda - kg);
+        if (++ow == s->out_w) {
+            ow = 0;
+            if (++oh == s->out_h) {
+                oh = 0;
+                n++;
+            }
+            qs_dw_taps(oh, s->pad_top, s->stride_h, s->dilation_h, s->kernel_h, s->in_h, &kh0,
+                       &kh1);
+        }
     }
 }
 
