@@ -203,13 +203,17 @@ step_packages() {
         command -v podman > /dev/null || need+=(podman)
         command -v runc > /dev/null || need+=(runc)
     fi
+    local compose=()
     if [ "$COMPOSE" = 1 ] && ! command -v docker-compose > /dev/null &&
         ! { [ "$ENGINE" = docker ] && docker compose version > /dev/null 2>&1; }; then
-        need+=(docker-compose)
+        compose=(docker-compose)
     fi
-    [ ${#need[@]} -eq 0 ] && { echo "nothing to install"; return 0; }
+    [ $((${#need[@]} + ${#compose[@]})) -eq 0 ] && { echo "nothing to install"; return 0; }
     "${APT[@]}" update
-    "${APT[@]}" install -y "${need[@]}"
+    # podman's recommends are part of it (buildah, slirp4netns, fuse-overlayfs, uidmap, catatonit)
+    [ ${#need[@]} -eq 0 ] || "${APT[@]}" install -y "${need[@]}"
+    # docker-compose's would bring docker.io and containerd, which podman does not need
+    [ ${#compose[@]} -eq 0 ] || "${APT[@]}" install -y --no-install-recommends "${compose[@]}"
 }
 
 # ------------------------------------------------------------------ 2. base image
