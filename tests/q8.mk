@@ -8,6 +8,6 @@ tests_test_q8_kernels_LDADD = engine/libqsengine.la $(CHECK_LIBS) -lm
 check_PROGRAMS += tests/test_q8_kernels_avx512emu
 TESTS += tests/test_q8_kernels_avx512emu
 tests_test_q8_kernels_avx512emu_SOURCES = tests/test_q8_kernels.c
-tests_test_q8_kernels_avx512emu_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DQS_Q8_TEST_AVX512_EMU
+tests_test_q8_kernels_avx512emu_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -DQS_Q8_TEST_AVX512_EMU -Wno-psabi
 tests_test_q8_kernels_avx512emu_LDADD = engine/libqsengine.la $(CHECK_LIBS) -lm
 # ---- end int8 kernel tests ----
