@@ -6,12 +6,13 @@
 #        docker/test.sh base        only make (or reuse) the local base image, then stop
 #
 # What it does (each step timed; every check prints PASS or FAIL; a summary at the end):
-#   1. picks an engine: docker when a docker daemon answers, else podman (installed from Debian
-#      with runc and debootstrap when missing; driven by a containers.conf of our own)
+#   1. picks an engine: docker when a docker daemon answers (DOCKER_HOST is honoured; the script
+#      starts no dockerd), else podman (installed from Debian with runc and debootstrap when
+#      missing; driven by a containers.conf of our own)
 #   2. makes the base image localhost/debian:bookworm-slim with debootstrap from apt's own mirror
 #      when it is missing (no registry is reachable here); it is kept as a cache for the next run
 #   3. builds the image (the build stage runs `make check` unless RUN_TESTS=0) and checks its size,
-#      user, port, HEALTHCHECK and entry point
+#      user, port, HEALTHCHECK, entry point, and that every program in it finds its libraries
 #   4. runs it on the bundled default model: readiness, a prediction, /models/NAME/size,
 #      /models/NAME/stats, the HEALTHCHECK command, non-root PID 1, logs on stdout/stderr, and a
 #      clean exit on SIGTERM within STOP_LIMIT_S seconds
