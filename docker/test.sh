@@ -314,13 +314,13 @@ compose_cmd() {
         timeout -k 10 "$ENGINE_TIMEOUT_S" docker-compose "$@"
     fi
 }
-readme_local() { # the README command $1 as run here
+readme_local() { # the README command $1 as run here (E: the engine, with its timeout)
     local c=$1
     c=${c//8080/$PORT}
     case "$c" in
-        "docker build "*) c="$ENGINE build $(printf '%q ' "${BUILD_FLAGS[@]}")${c#docker build }" ;;
+        "docker build "*) c="E build $(printf '%q ' "${BUILD_FLAGS[@]}")${c#docker build }" ;;
         "docker compose "*) c="QUANTSERVE_PORT=$PORT BASE_IMAGE=$BASE_IMAGE compose_cmd ${c#docker compose }" ;;
-        "docker "*) c="$ENGINE ${c#docker }" ;;
+        "docker "*) c="E ${c#docker }" ;;
     esac
     printf '%s' "$c"
 }
@@ -357,7 +357,7 @@ readme_run() { # readme_run CMD: check it is documented, show it, run it in ROOT
     readme_check "$1" || return 1
     c=$(readme_local "$1")
     echo "\$ $1" >&3
-    [ "$c" = "$1" ] || echo "  (here: $c)" >&3
+    [ "$c" = "$1" ] || echo "  (here: ${c/#E /$ENGINE })" >&3
     (cd "$ROOT" && eval "$c")
 }
 
