@@ -280,6 +280,44 @@ START_TEST(test_gemm_threads) {
 }
 END_TEST
 
+/* Bounds outside the documented ranges (qmin < 0, qmax > 255, qmin > qmax, zero point past 255):
+ * no meaning is promised, but every ISA must give the reference's bytes. */
+START_TEST(test_gemm_out_of_contract) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0x3131u + (uint64_t)_i;
+    const size_t m = 11, n = 37, k = 29;
+    uint8_t *a = tq_alloc(m * k), *c = tq_alloc(m * n), *cr = tq_alloc(m * n);
+    int8_t *w = tq_alloc(n * k);
+    float *scale = tq_alloc(n * sizeof *scale);
+    tq_fill_u8(a, m * k, 0);
+    tq_fill_s8(w, n * k, 0);
+    for (size_t j = 0; j < n; j++)
+        scale[j] = tq_float(0.001f, 0.05f);
+    qs_q8_packed_b pb, pr;
+    ck_assert_int_eq(qs_q8_pack_b(isa, w, k, n, &pb), QS_OK);
+    ck_assert_int_eq(qs_q8_pack_b(QS_ISA_REF, w, k, n, &pr), QS_OK);
+    const int32_t bounds[][3] = {{-7, 400, 10}, {200, 100, 3}, {-50, -10, 0}, {0, 255, 300},
+                                 {0, 255, -20}, {300, 500, 128}};
+    for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) {
+        const qs_q8_requant rq = {.scale = scale, .qmin = bounds[b][0], .qmax = bounds[b][1],
+                                  .out_zero = bounds[b][2]};
+        qs_q8_gemm_u8(NULL, m, a, k, 9, &pb, &rq, c, n);
+        qs_q8_gemm_u8(NULL, m, a, k, 9, &pr, &rq, cr, n);
+        ck_assert_msg(memcmp(c, cr, m * n) == 0, "%s: bounds %d..%d zero %d differ from ref",
+                      qs_isa_name(isa), bounds[b][0], bounds[b][1], bounds[b][2]);
+    }
+    qs_q8_packed_b_free(&pb);
+    qs_q8_packed_b_free(&pr);
+    free(a);
+    free(c);
+    free(cr);
+    free(w);
+    free(scale);
+}
+END_TEST
+
 START_TEST(test_gemm_errors) {
     qs_q8_packed_b pb;
     int8_t w[4] = {1, 2, 3, 4};
@@ -723,6 +761,7 @@ static Suite *tq_suite(void) {
     tcase_add_loop_test(tc, test_gemm_saturation, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_f32_acts, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_threads, 0, TQ_N_ISAS);
+    tcase_add_loop_test(tc, test_gemm_out_of_contract, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_cases, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_threads, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_quantize, 0, TQ_N_ISAS);

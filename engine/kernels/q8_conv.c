@@ -183,6 +183,7 @@ typedef struct {
     void *out;
     size_t esize;
     bool f32_out;
+    int32_t out_zero;
     float lo, hi;
     const qs_act *post;
     qs_q8_dwconv_row_fn dw_fn;
@@ -216,7 +217,7 @@ static void qs_q8_dw_task(void *ctx, size_t task, int32_t thread_index) {
         .pad_top = s->pad_top,
         .pad_left = s->pad_left,
         .a_zero = j->conv->a_zero,
-        .out_zero = j->rq->out_zero,
+        .out_zero = j->out_zero,
         .lo = j->lo,
         .hi = j->hi,
         .f32_out = j->f32_out,
@@ -321,7 +322,7 @@ static void qs_q8_generic_task(void *ctx, size_t task, int32_t thread_index) {
             .bias = j->conv->dw_bias + oc,
             .scale = j->rq->scale + oc,
             .a_zero = 0,
-            .out_zero = j->rq->out_zero,
+            .out_zero = j->out_zero,
             .lo = j->lo,
             .hi = j->hi,
             .f32_out = j->f32_out,
@@ -368,8 +369,9 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
         j.out = out_f32;
         j.esize = sizeof(float);
     } else {
-        j.lo = (float)(rq->qmin - rq->out_zero);
-        j.hi = (float)(rq->qmax - rq->out_zero);
+        j.out_zero = qs_q8_clamp_u8(rq->out_zero);
+        j.lo = (float)(qs_q8_clamp_u8(rq->qmin) - j.out_zero);
+        j.hi = (float)(qs_q8_clamp_u8(rq->qmax) - j.out_zero);
         j.out = out_u8;
         j.esize = sizeof(uint8_t);
     }
@@ -390,7 +392,7 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
             .bias = conv->dw_bias,
             .scale = rq->scale,
             .a_zero = 0,
-            .out_zero = rq->out_zero,
+            .out_zero = j.out_zero,
             .lo = j.lo,
             .hi = j.hi,
             .f32_out = j.f32_out,

@@ -16,8 +16,9 @@ void qs_f32_minmax(const float *x, size_t n, float *min, float *max) {
 void qs_q8_add(const uint8_t *a, float sa, int32_t za, const uint8_t *b, float sb, int32_t zb,
                size_t n, float sy, int32_t zy, int32_t qmin, int32_t qmax, uint8_t *y) {
     /* y = round((a - za) * (sa / sy) + (b - zb) * (sb / sy)) + zy: two ratios per call. */
-    qs_q8_kernels_get(qs_engine_isa())
-        ->add(a, za, sa / sy, b, zb, sb / sy, n, zy, (float)(qmin - zy), (float)(qmax - zy), y);
+    zy = qs_q8_clamp_u8(zy);
+    const float lo = (float)(qs_q8_clamp_u8(qmin) - zy), hi = (float)(qs_q8_clamp_u8(qmax) - zy);
+    qs_q8_kernels_get(qs_engine_isa())->add(a, za, sa / sy, b, zb, sb / sy, n, zy, lo, hi, y);
 }
 
 void qs_q8_global_avgpool_nhwc(const uint8_t *x, size_t n, size_t hw, size_t c, float sx,

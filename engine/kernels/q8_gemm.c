@@ -168,15 +168,16 @@ void qs_q8_gemm_u8(qs_threadpool *pool, size_t m, const uint8_t *a, size_t lda, 
                    const qs_q8_packed_b *b, const qs_q8_requant *rq, uint8_t *c, size_t ldc) {
     if (!b || !rq || !b->data)
         return;
+    const int32_t zero = qs_q8_clamp_u8(rq->out_zero);
     const qs_q8_gemm_op op = {
         .kern = qs_q8_kernels_get(b->isa),
         .b = b,
         .bias = rq->bias,
         .scale = rq->scale,
         .a_zero = a_zero,
-        .out_zero = rq->out_zero,
-        .lo = (float)(rq->qmin - rq->out_zero),
-        .hi = (float)(rq->qmax - rq->out_zero),
+        .out_zero = zero,
+        .lo = (float)(qs_q8_clamp_u8(rq->qmin) - zero),
+        .hi = (float)(qs_q8_clamp_u8(rq->qmax) - zero),
     };
     qs_q8_gemm_run(pool, &op, m, a, lda, c, ldc);
 }

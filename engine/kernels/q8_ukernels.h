@@ -128,6 +128,12 @@ void qs_q8_gemm_split(size_t m, size_t mr, size_t nb, size_t panels, int32_t n_t
 void qs_q8_gemm_run(qs_threadpool *pool, const qs_q8_gemm_op *op, size_t m, const uint8_t *a,
                     size_t lda, void *c, size_t ldc);
 
+/* Zero points and clamp bounds of a uint8 output forced into 0..255, so that every ISA agrees
+ * even on parameters outside the documented ranges (SIMD packs saturate, C casts wrap). */
+static inline int32_t qs_q8_clamp_u8(int32_t v) {
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
 /* The shared requantization of one value (see qs_q8_gemm_params). */
 static inline uint8_t qs_q8_requant_one(int32_t acc, float scale, float lo, float hi,
                                         int32_t zero) {
