@@ -348,6 +348,18 @@ class _Logits:
         return model, int(y.shape[1])
 
 
+def _register_zero_symbolic(opset):
+    """torch 1.13 cannot export aten::zero (the in-place zero_() of Swin V2's qkv bias): export it as
+    zeros_like, i.e. ConstantOfShape(Shape(x)) with x's dtype."""
+    import torch
+    import torch.onnx.symbolic_opset9 as sym9
+
+    def zero(g, self):
+        return sym9.zeros_like(g, self)
+    torch.onnx.register_custom_op_symbolic("aten::zero", zero, opset)
+    log("exporting aten::zero (unsupported by this torch.onnx) as zeros_like")
+
+
 def export_onnx(model, path, size, opset):
     """Export to path (atomically); returns the number of classes."""
     import torch
@@ -355,12 +367,21 @@ def export_onnx(model, path, size, opset):
     sample = synthetic_images(2, size, 12345)
     model, classes = _Logits.wrap(model, sample)
     tmp = f"{path}.tmp{os.getpid()}"
-    try:
+
+    def run_export():
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, sample[:1], tmp, opset_version=opset, input_names=["input"],
                               output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
                               do_constant_folding=True)
+    try:
+        try:
+            run_export()
+        except Exception as e:
+            if "'aten::zero'" not in str(e):
+                raise
+            _register_zero_symbolic(opset)
+            run_export()
         m = onnx.load(tmp)
         onnx.checker.check_model(m)
         os.replace(tmp, path)
