@@ -615,6 +615,9 @@ START_TEST(test_quantize) {
     kern->quantize(nanv, 20, 0.1f, 7, qn);
     for (size_t i = 0; i < 20; i++)
         ck_assert_uint_eq(qn[i], 0);
+    ck_assert_uint_eq(qs_q8_quantize_one(NAN, 0.1f, 7), 0);
+    ck_assert_uint_eq(qs_q8_quantize_one(INFINITY, 0.1f, 7), 255);
+    ck_assert_uint_eq(qs_q8_quantize_one(-INFINITY, 0.1f, 7), 0);
 }
 END_TEST
 

@@ -95,7 +95,9 @@ void qs_q8_global_avgpool_nhwc(const uint8_t *x, size_t n, size_t hw, size_t c, 
 
 static inline uint8_t qs_q8_quantize_one(float x, float scale, int32_t zero) {
     float q = __builtin_nearbyintf(x / scale) + (float)zero;
-    q = q < 0.0f ? 0.0f : q > 255.0f ? 255.0f : q;
+    /* Written so that NaN becomes 0 (converting NaN to an integer is undefined), as in the kernels. */
+    q = q > 0.0f ? q : 0.0f;
+    q = q < 255.0f ? q : 255.0f;
     return (uint8_t)q;
 }
 
