@@ -369,11 +369,21 @@ def export_onnx(model, path, size, opset):
     tmp = f"{path}.tmp{os.getpid()}"
 
     def run_export():
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, sample[:1], tmp, opset_version=opset, input_names=["input"],
-                              output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-                              do_constant_folding=True)
+        # Not under no_grad: nn.MultiheadAttention (ViT) takes its fused inference path, which
+        # torch.onnx cannot export, when gradients are off or no weight requires them.
+        params = list(model.parameters())
+        saved = [p.requires_grad for p in params]
+        try:
+            for p in params:
+                p.requires_grad_(True)
+            with torch.enable_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, sample[:1], tmp, opset_version=opset, input_names=["input"],
+                                  output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+                                  do_constant_folding=True)
+        finally:
+            for p, r in zip(params, saved):
+                p.requires_grad_(r)
     try:
         try:
             run_export()

@@ -129,8 +129,8 @@ def cached_meta(a, arch):
             and meta.get("opset") == a.opset and meta.get("torch") == torch.__version__)
     if not same:
         return None
-    if "skipped" in meta and a.all:
-        return None
+    if ("skipped" in meta and a.all) or "export_error" in meta:
+        return None  # export failures are retried: the exporter may have learnt the operator since
     if "skipped" not in meta and "export_error" not in meta and not all(
             os.path.exists(os.path.join(a.cache, arch, f)) for f in ("model.onnx", "x.npy", "torch.npy")):
         return None
@@ -146,7 +146,14 @@ def run_worker(a, arch):
         p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=a.export_timeout)
     except subprocess.TimeoutExpired:
         return None, f"export timed out after {a.export_timeout} s"
-    meta = cached_meta(argparse.Namespace(**{**vars(a), "force": False}), arch)
+    meta = None
+    try:
+        with open(os.path.join(a.cache, arch, "meta.json")) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        pass
+    if meta is not None and "export_error" not in meta:
+        meta = cached_meta(argparse.Namespace(**{**vars(a), "force": False}), arch)
     if p.returncode != 0 or meta is None:
         lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
         why = lines[-1] if lines else f"exit status {p.returncode}"
