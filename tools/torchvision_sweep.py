@@ -30,7 +30,8 @@ compare. Status per architecture:
   EXPORT-FAIL  PyTorch could not export the architecture to ONNX at this opset
 Exports are cached in --cache (default ${XDG_CACHE_HOME:-~/.cache}/quantserve-sweep; some GB for
 all models) and reused while the recipe, seed, batch, opset and torch version are the same
-(--force re-exports), so re-running after an engine change only re-runs quantserve.
+(--force re-exports; failed exports are always retried), so re-running after an engine change
+only re-runs quantserve. A first full sweep takes about 75 minutes on 2 busy cores.
 Output: one JSON line per architecture on stdout, a table at the end, and the same table as
 markdown in --report (rewritten after every architecture, so a long sweep can be watched),
 followed by the failures grouped by operator. Progress on stderr. Exit status 0 when the sweep ran
