@@ -271,8 +271,9 @@ def render(recs, a, env, final):
     lines = ["# torchvision sweep: quantserve fp32 vs PyTorch", ""]
     lines.append(f"{env}. Random weights (seed {a.seed}, BatchNorm re-estimated), opset {a.opset}, batch {a.batch}, "
                  f"{a.threads} thread(s), PASS if ||q - t||_inf / ||t||_inf <= {a.tol:g}. Latencies: median of "
-                 "3 warm runs (quantserve-run --runs 4, PyTorch eager); the machine is shared, so they are "
-                 "indicative only." + ("" if final else " **(in progress)**"))
+                 "3 warm runs (quantserve-run --runs 4; PyTorch eager, measured when the model was exported and "
+                 "cached with it, so possibly in another hour); the machine is shared, so they are indicative "
+                 "only." + ("" if final else " **(in progress)**"))
     lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in recs:
         lines.append("| " + " | ".join([
@@ -284,20 +285,58 @@ def render(recs, a, env, final):
     lines += ["", "Summary: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(recs)}."]
     by_op = {}
     for r in recs:
-        if r["status"] in ("UNSUPPORTED", "FAIL") and r.get("reason"):
-            key = r.get("op") or "(no node in the message)"
-            by_op.setdefault(key, []).append(r)
+        if r["status"] in ("UNSUPPORTED", "FAIL") and r.get("reason") and "rel" not in r:
+            by_op.setdefault(r.get("op") or "(no node named in the error)", []).append(r)
     if by_op:
-        lines += ["", "## Failures by operator", ""]
+        lines += ["", "## Load and run errors by operator", "",
+                  "The engine names the first node it cannot take; \"other op types\" are the model's op types "
+                  "that no passing model of this sweep contains (candidates, not all necessarily missing).", ""]
         for op, rs in sorted(by_op.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             lines.append(f"- **{op}** ({len(rs)}): " + ", ".join(r["arch"] for r in rs))
             seen = set()
             for r in rs:
-                msg = OP_RE.sub(lambda m: f'node "…" ({m.group(2)})', r["reason"])
+                msg = OP_RE.sub(lambda m: f'node "..." ({m.group(2)})', r["reason"])
                 if msg not in seen:
                     seen.add(msg)
                     lines.append(f"  - `{r['arch']}`: {md_escape(r['reason'])}")
+            others = sorted({o for r in rs for o in r.get("unseen_ops", ()) if o != op})
+            if others:
+                lines.append(f"  - other op types: {', '.join(others)}")
+    tol = [r for r in recs if r["status"] == "FAIL" and "rel" in r]
+    if tol:
+        lines += ["", "## Over the tolerance", ""]
+        lines += [f"- `{r['arch']}`: {md_escape(r['reason'])}" for r in tol]
     return "\n".join(lines) + "\n"
+
+
+def model_ops(d):
+    """Op types of CACHE/ARCH/model.onnx, cached in ops.json beside it."""
+    path, onnx_path = os.path.join(d, "ops.json"), os.path.join(d, "model.onnx")
+    if not os.path.exists(onnx_path):
+        return None
+    if os.path.exists(path) and os.path.getmtime(path) >= os.path.getmtime(onnx_path):
+        with open(path) as f:
+            return json.load(f)
+    import onnx
+    ops = sorted({n.op_type for n in onnx.load(onnx_path).graph.node})
+    with open(path, "w") as f:
+        json.dump(ops, f)
+    return ops
+
+
+def annotate_unseen_ops(recs, a):
+    """For models the engine refused: their op types that no passing model has."""
+    failed = [r for r in recs if r["status"] in ("UNSUPPORTED", "FAIL") and "rel" not in r]
+    if not failed:
+        return
+    ok = set()
+    for r in recs:
+        if r["status"] == "PASS" or (r["status"] == "FAIL" and "rel" in r):
+            ok.update(model_ops(os.path.join(a.cache, r["arch"])) or ())
+    for r in failed:
+        ops = model_ops(os.path.join(a.cache, r["arch"]))
+        if ops:
+            r["unseen_ops"] = sorted(set(ops) - ok)
 
 
 def print_table(recs):
@@ -392,6 +431,7 @@ def main():
                     f.write(render(recs, a, env, final=False))
     except KeyboardInterrupt:
         log("interrupted; the report has the architectures done so far")
+    annotate_unseen_ops(recs, a)
     if a.report:
         with open(a.report, "w") as f:
             f.write(render(recs, a, env, final=len(recs) == len(todo)))
