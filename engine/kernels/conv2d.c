@@ -9,7 +9,7 @@
 #define QS_CONV_TILE_MAX 256
 #define QS_CONV_TILE_BYTES (256u * 1024u)
 
-static bool qs_conv_shape_ok(const qs_conv2d_shape *s) {
+bool qs_conv2d_shape_ok(const qs_conv2d_shape *s) {
     if (s->in_c == 0 || s->out_c == 0 || s->groups == 0 || s->kernel_h == 0 || s->kernel_w == 0 ||
         s->stride_h == 0 || s->stride_w == 0 || s->dilation_h == 0 || s->dilation_w == 0)
         return false;
@@ -25,7 +25,7 @@ static bool qs_conv_shape_ok(const qs_conv2d_shape *s) {
     return true;
 }
 
-static bool qs_conv_is_pointwise(const qs_conv2d_shape *s) {
+bool qs_conv2d_is_pointwise(const qs_conv2d_shape *s) {
     return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
            s->pad_top == 0 && s->pad_left == 0;
 }
@@ -50,7 +50,7 @@ qs_status qs_f32_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const f
     if (!out)
         return QS_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    if (!shape || !w_oihw || !qs_conv_shape_ok(shape))
+    if (!shape || !w_oihw || !qs_conv2d_shape_ok(shape))
         return QS_ERR_INVALID_ARGUMENT;
     const qs_f32_kernels *kern = qs_f32_kernels_get(isa);
     const qs_conv2d_shape *s = shape;
@@ -92,7 +92,7 @@ qs_status qs_f32_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const f
         return QS_OK;
     }
 
-    out->algo = (s->groups == 1 && qs_conv_is_pointwise(s)) ? QS_CONV_GEMM_1X1 : QS_CONV_GENERIC;
+    out->algo = (s->groups == 1 && qs_conv2d_is_pointwise(s)) ? QS_CONV_GEMM_1X1 : QS_CONV_GENERIC;
     out->gemm = qs_kernels_alloc(s->groups * sizeof(qs_f32_packed_b));
     if (!out->gemm) {
         st = QS_ERR_NO_MEMORY;
@@ -129,7 +129,7 @@ cleanup:
 
 /* Whether this run can skip im2col: pointwise with output dims equal to input dims. */
 static bool qs_conv_direct(const qs_f32_conv2d *conv, const qs_conv2d_shape *shape) {
-    return qs_conv_is_pointwise(&conv->shape) && shape->out_h == shape->in_h &&
+    return qs_conv2d_is_pointwise(&conv->shape) && shape->out_h == shape->in_h &&
            shape->out_w == shape->in_w;
 }
 

@@ -9,27 +9,6 @@
 #define QS_Q8_TILE_MAX 512
 #define QS_Q8_TILE_BYTES (64u * 1024u)
 
-static bool qs_q8_conv_shape_ok(const qs_conv2d_shape *s) {
-    if (s->in_c == 0 || s->out_c == 0 || s->groups == 0 || s->kernel_h == 0 || s->kernel_w == 0 ||
-        s->stride_h == 0 || s->stride_w == 0 || s->dilation_h == 0 || s->dilation_w == 0)
-        return false;
-    if (s->in_c % s->groups != 0 || s->out_c % s->groups != 0)
-        return false;
-    size_t taps, k;
-    /* Bounds that keep every index computation in the kernels far from overflow. */
-    if (!qs_kmul(s->kernel_h, s->kernel_w, &taps) || !qs_kmul(taps, s->in_c, &k) ||
-        k > ((size_t)1 << 28) || s->out_c > ((size_t)1 << 28) || s->kernel_h > 4096 ||
-        s->kernel_w > 4096 || s->dilation_h > 4096 || s->dilation_w > 4096 ||
-        s->pad_top > 65536 || s->pad_left > 65536 || s->stride_h > 65536 || s->stride_w > 65536)
-        return false;
-    return true;
-}
-
-static bool qs_q8_conv_pointwise(const qs_conv2d_shape *s) {
-    return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
-           s->pad_top == 0 && s->pad_left == 0;
-}
-
 void qs_q8_conv2d_free(qs_q8_conv2d *conv) {
     if (!conv)
         return;
@@ -82,7 +61,7 @@ qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const in
     if (!out)
         return QS_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    if (!shape || !w_oihw || !qs_q8_conv_shape_ok(shape) || a_zero < 0 || a_zero > 255)
+    if (!shape || !w_oihw || !qs_conv2d_shape_ok(shape) || a_zero < 0 || a_zero > 255)
         return QS_ERR_INVALID_ARGUMENT;
     const qs_q8_kernels *kern = qs_q8_kernels_get(isa);
     const qs_conv2d_shape *s = shape;
@@ -105,7 +84,7 @@ qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const in
         return QS_OK;
     }
 
-    out->algo = (s->groups == 1 && qs_q8_conv_pointwise(s)) ? QS_CONV_GEMM_1X1 : QS_CONV_GENERIC;
+    out->algo = (s->groups == 1 && qs_conv2d_is_pointwise(s)) ? QS_CONV_GEMM_1X1 : QS_CONV_GENERIC;
     out->gemm = qs_kernels_alloc(s->groups * sizeof(qs_q8_packed_b));
     const size_t kg = taps * cin_g;
     tmp = qs_kernels_alloc(kg * cout_g);
@@ -144,7 +123,7 @@ cleanup:
 
 /* Pointwise with output dims equal to input dims: the input is the GEMM's A as it is. */
 static bool qs_q8_conv_direct(const qs_q8_conv2d *conv, const qs_conv2d_shape *shape) {
-    return qs_q8_conv_pointwise(&conv->shape) && shape->out_h == shape->in_h &&
+    return qs_conv2d_is_pointwise(&conv->shape) && shape->out_h == shape->in_h &&
            shape->out_w == shape->in_w;
 }
 

@@ -119,4 +119,10 @@ static inline bool qs_kadd(size_t a, size_t b, size_t *out) {
 void *qs_kernels_alloc(size_t bytes);
 void qs_kernels_free(void *p);
 
+/* Shared by the fp32 and int8 convolution drivers: a shape the kernels accept (channels divide
+ * by groups, every size bounded so index arithmetic cannot overflow), and a plain 1x1 stride-1
+ * unpadded convolution. */
+bool qs_conv2d_shape_ok(const qs_conv2d_shape *s);
+bool qs_conv2d_is_pointwise(const qs_conv2d_shape *s);
+
 #endif
