@@ -21,9 +21,7 @@ typedef struct {
     qs_act act;
     bool prepared;
     qs_q8_conv2d conv;
-    float *scale;       /* per output channel requantization (or dequantization) multiplier */
-    int32_t *bias;      /* per output channel, NULL when the conv has none */
-    qs_q8_requant rq;
+    qs_qlinear_output out;
 } qconv_params;
 
 static void qconv_free(void *p) {
@@ -32,8 +30,7 @@ static void qconv_free(void *p) {
         return;
     if (q->prepared)
         qs_q8_conv2d_free(&q->conv);
-    free(q->scale);
-    free(q->bias);
+    qs_qlinear_output_free(&q->out);
     free(q);
 }
 
@@ -102,48 +99,22 @@ static qs_conv2d_shape conv_shape(const qconv_params *p, const qs_view *x, const
 
 static qs_status qconv_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     qconv_params *p = n->params;
-    float xs, ys = 1.0f;
-    int32_t xz, yz = 0;
-    const qs_value *w = qs_node_input(g, n, QW), *ws = qs_node_input(g, n, QW_SCALE);
-    const qs_value *b = qs_node_input(g, n, QBIAS);
-    if (!qs_const_scalar_f32(g, n->inputs[QX_SCALE], &xs) ||
-        !qs_const_scalar_int(g, n->inputs[QX_ZERO], &xz) || !w || w->kind != QS_VALUE_CONSTANT ||
-        !ws || ws->kind != QS_VALUE_CONSTANT || ws->dtype != QS_DTYPE_FLOAT32)
-        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "scales, zero points and weights must be "
-                             "constants");
-    if (!float_out(n) && (!qs_const_scalar_f32(g, n->inputs[QY_SCALE], &ys) ||
-                          !qs_const_scalar_int(g, n->inputs[QY_ZERO], &yz)))
-        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "output scale must be constant");
-    size_t oc = (size_t)w->dims[0], nws = qs_value_numel(ws);
-    if (nws != 1 && nws != oc)
-        return qs_node_error(err, QS_ERR_SHAPE, n, "%zu weight scales for %zu channels", nws, oc);
-    if (b && (b->kind != QS_VALUE_CONSTANT || b->dtype != QS_DTYPE_INT32 || qs_value_numel(b) != oc))
-        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]", oc);
-    p->scale = malloc(oc * sizeof(float));
-    p->bias = b ? malloc(oc * sizeof(int32_t)) : NULL;
-    if (!p->scale || (b && !p->bias))
-        return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
-    const float *wsd = ws->data;
-    for (size_t c = 0; c < oc; c++) {
-        float s = xs * wsd[nws == 1 ? 0 : c];
-        p->scale[c] = float_out(n) ? s : s / ys;
-    }
-    if (b)
-        memcpy(p->bias, b->data, oc * sizeof(int32_t));
+    const qs_value *w = qs_node_input(g, n, QW);
+    if (!w || w->kind != QS_VALUE_CONSTANT)
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weights must be constant");
+    qs_status st = qs_qlinear_output_prepare(g, n, (size_t)w->dims[0], p->qmin, p->qmax, &p->out,
+                                             err);
+    if (st != QS_OK)
+        return st;
     qs_view xv = {.dtype = QS_DTYPE_UINT8, .rank = 4}, wv;
-    const qs_value *xval = qs_node_input(g, n, QX);
-    memcpy(xv.dims, xval->dims, sizeof(xv.dims));
+    memcpy(xv.dims, qs_node_input(g, n, QX)->dims, sizeof(xv.dims));
     qs_view_from_value(&wv, w);
     qs_conv2d_shape shape = conv_shape(p, &xv, &wv, NULL);
-    qs_status st = qs_q8_conv2d_create(qs_engine_isa(), &shape, w->data, p->bias, xz, &p->conv);
+    st = qs_q8_conv2d_create(qs_engine_isa(), &shape, w->data, p->out.bias, p->out.x_zero,
+                             &p->conv);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;
-    p->rq.bias = p->bias;
-    p->rq.scale = p->scale;
-    p->rq.out_zero = yz;
-    p->rq.qmin = p->qmin;
-    p->rq.qmax = p->qmax;
     return QS_OK;
 }
 
@@ -162,7 +133,7 @@ static qs_status qconv_run(const qs_node *n, const qs_view *in, qs_view *out, qs
         return QS_ERR_INTERNAL;
     qs_conv2d_shape s = conv_shape(p, &in[QX], &in[QW], &out[0]);
     bool fo = out[0].dtype == QS_DTYPE_FLOAT32;
-    qs_q8_conv2d_run(ctx->pool, &p->conv, &s, in[QX].data, &p->rq, fo ? NULL : out[0].data,
+    qs_q8_conv2d_run(ctx->pool, &p->conv, &s, in[QX].data, &p->out.rq, fo ? NULL : out[0].data,
                      fo ? &p->act : NULL, fo ? out[0].data : NULL, ctx->scratch);
     return QS_OK;
 }

@@ -13,11 +13,8 @@ enum { GA = 0, GA_SCALE, GA_ZERO, GB, GB_SCALE, GB_ZERO, GY_SCALE, GY_ZERO, GBIA
 typedef struct {
     int32_t qmin, qmax;
     bool prepared;
-    int32_t a_zero;
     qs_q8_packed_b b;
-    float *scale;
-    int32_t *bias;
-    qs_q8_requant rq;
+    qs_qlinear_output out;
 } qgemm_params;
 
 static void qgemm_free(void *p) {
@@ -26,8 +23,7 @@ static void qgemm_free(void *p) {
         return;
     if (q->prepared)
         qs_q8_packed_b_free(&q->b);
-    free(q->scale);
-    free(q->bias);
+    qs_qlinear_output_free(&q->out);
     free(q);
 }
 
@@ -58,44 +54,17 @@ static qs_status qgemm_infer(const qs_node *n, const qs_view *in, qs_view *out, 
 
 static qs_status qgemm_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     qgemm_params *p = n->params;
-    float as, ys = 1.0f;
-    int32_t yz = 0;
-    const qs_value *b = qs_node_input(g, n, GB), *bs = qs_node_input(g, n, GB_SCALE);
-    const qs_value *bias = qs_node_input(g, n, GBIAS);
-    if (!qs_const_scalar_f32(g, n->inputs[GA_SCALE], &as) ||
-        !qs_const_scalar_int(g, n->inputs[GA_ZERO], &p->a_zero) || !b ||
-        b->kind != QS_VALUE_CONSTANT || !bs || bs->kind != QS_VALUE_CONSTANT ||
-        bs->dtype != QS_DTYPE_FLOAT32)
-        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "scales and weights must be constants");
-    if (!float_out(n) && (!qs_const_scalar_f32(g, n->inputs[GY_SCALE], &ys) ||
-                          !qs_const_scalar_int(g, n->inputs[GY_ZERO], &yz)))
-        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "output scale must be constant");
-    size_t nn = (size_t)b->dims[0], k = (size_t)b->dims[1], nbs = qs_value_numel(bs);
-    if (nbs != 1 && nbs != nn)
-        return qs_node_error(err, QS_ERR_SHAPE, n, "%zu weight scales for %zu columns", nbs, nn);
-    if (bias && (bias->kind != QS_VALUE_CONSTANT || bias->dtype != QS_DTYPE_INT32 ||
-                 qs_value_numel(bias) != nn))
-        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]", nn);
-    p->scale = malloc(nn * sizeof(float));
-    p->bias = bias ? malloc(nn * sizeof(int32_t)) : NULL;
-    if (!p->scale || (bias && !p->bias))
-        return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
-    const float *bsd = bs->data;
-    for (size_t c = 0; c < nn; c++) {
-        float s = as * bsd[nbs == 1 ? 0 : c];
-        p->scale[c] = float_out(n) ? s : s / ys;
-    }
-    if (bias)
-        memcpy(p->bias, bias->data, nn * sizeof(int32_t));
-    qs_status st = qs_q8_pack_b(qs_engine_isa(), b->data, k, nn, &p->b);
+    const qs_value *b = qs_node_input(g, n, GB);
+    if (!b || b->kind != QS_VALUE_CONSTANT)
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weights must be constant");
+    size_t nn = (size_t)b->dims[0], k = (size_t)b->dims[1];
+    qs_status st = qs_qlinear_output_prepare(g, n, nn, p->qmin, p->qmax, &p->out, err);
+    if (st != QS_OK)
+        return st;
+    st = qs_q8_pack_b(qs_engine_isa(), b->data, k, nn, &p->b);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;
-    p->rq.bias = p->bias;
-    p->rq.scale = p->scale;
-    p->rq.out_zero = yz;
-    p->rq.qmin = p->qmin;
-    p->rq.qmax = p->qmax;
     return QS_OK;
 }
 
@@ -106,9 +75,9 @@ static qs_status qgemm_run(const qs_node *n, const qs_view *in, qs_view *out, qs
     size_t k = (size_t)in[GB].dims[1], nn = (size_t)in[GB].dims[0];
     size_t m = k ? qs_view_numel(&in[GA]) / k : 0;
     if (out[0].dtype == QS_DTYPE_FLOAT32)
-        qs_q8_gemm_f32(ctx->pool, m, in[GA].data, k, p->a_zero, &p->b, &p->rq, NULL, out[0].data, nn);
+        qs_q8_gemm_f32(ctx->pool, m, in[GA].data, k, p->out.x_zero, &p->b, &p->out.rq, NULL, out[0].data, nn);
     else
-        qs_q8_gemm_u8(ctx->pool, m, in[GA].data, k, p->a_zero, &p->b, &p->rq, out[0].data, nn);
+        qs_q8_gemm_u8(ctx->pool, m, in[GA].data, k, p->out.x_zero, &p->b, &p->out.rq, out[0].data, nn);
     return QS_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Quantization parameter helpers: affine uint8 parameters from ranges, symmetric int8 weights,
  * and reading scalar scale/zero-point constants. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/op_util.h"
@@ -130,4 +131,52 @@ bool qs_conv2d_geometry_output(const qs_conv2d_geometry *geo, int64_t h, int64_t
     *ow = (w + geo->pads[1] + geo->pads[3] - (geo->kernel[1] - 1) * geo->dilations[1] - 1) /
               geo->strides[1] + 1;
     return *oh >= 1 && *ow >= 1;
+}
+
+qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t channels,
+                                    int32_t qmin, int32_t qmax, qs_qlinear_output *o,
+                                    qs_error *err) {
+    enum { X_SCALE = 1, X_ZERO = 2, W_SCALE = 4, Y_SCALE = 6, Y_ZERO = 7, BIAS = 8 };
+    float ys = 1.0f;
+    int32_t yz = 0;
+    bool float_out = n->n_inputs <= Y_SCALE || n->inputs[Y_SCALE] < 0;
+    const qs_value *ws = qs_node_input(g, n, W_SCALE), *b = qs_node_input(g, n, BIAS);
+    if (!qs_const_scalar_f32(g, n->inputs[X_SCALE], &o->x_scale) ||
+        !qs_const_scalar_int(g, n->inputs[X_ZERO], &o->x_zero) || !ws ||
+        ws->kind != QS_VALUE_CONSTANT || ws->dtype != QS_DTYPE_FLOAT32 ||
+        (!float_out && (!qs_const_scalar_f32(g, n->inputs[Y_SCALE], &ys) ||
+                        !qs_const_scalar_int(g, n->inputs[Y_ZERO], &yz))))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "scales and zero points must be "
+                             "constants");
+    size_t nws = qs_value_numel(ws);
+    if (nws != 1 && nws != channels)
+        return qs_node_error(err, QS_ERR_SHAPE, n, "%zu weight scales for %zu channels", nws,
+                             channels);
+    if (b && (b->kind != QS_VALUE_CONSTANT || b->dtype != QS_DTYPE_INT32 ||
+              qs_value_numel(b) != channels))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]",
+                             channels);
+    o->scale = malloc(channels * sizeof(float));
+    o->bias = b ? malloc(channels * sizeof(int32_t)) : NULL;
+    if (!o->scale || (b && !o->bias))
+        return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
+    const float *wsd = ws->data;
+    for (size_t c = 0; c < channels; c++) {
+        float s = o->x_scale * wsd[nws == 1 ? 0 : c];
+        o->scale[c] = float_out ? s : s / ys;
+    }
+    if (b)
+        memcpy(o->bias, b->data, channels * sizeof(int32_t));
+    o->rq.bias = o->bias;
+    o->rq.scale = o->scale;
+    o->rq.out_zero = yz;
+    o->rq.qmin = qmin;
+    o->rq.qmax = qmax;
+    return QS_OK;
+}
+
+void qs_qlinear_output_free(qs_qlinear_output *o) {
+    free(o->scale);
+    free(o->bias);
+    memset(o, 0, sizeof(*o));
 }

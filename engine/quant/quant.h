@@ -5,6 +5,7 @@
 
 #include "core/graph.h"
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "ops/op.h"
 
 #define QS_QDOMAIN "quantserve"
@@ -35,6 +36,24 @@ bool qs_conv2d_geometry_output(const qs_conv2d_geometry *geo, int64_t h, int64_t
 /* The fused clamp of an int8 operator: attributes qmin (default 0) and qmax (default 255),
  * 0 <= qmin <= qmax <= 255. */
 qs_status qs_quant_attr_clamp(const qs_node *n, int32_t *qmin, int32_t *qmax, qs_error *err);
+
+/* Output stage of the int8 operators that take QLinearConv's input order (x, x_scale, x_zero,
+ * w, w_scale, w_zero, y_scale, y_zero, bias): the per-channel multipliers (x_scale * w_scale /
+ * y_scale, or without y_scale the float-output x_scale * w_scale), the int32 bias, the output zero
+ * point and clamp, all read from constants once at prepare time. */
+typedef struct {
+    float x_scale;
+    int32_t x_zero;
+    float *scale;      /* owned, one per output channel */
+    int32_t *bias;     /* owned, NULL when the op has none */
+    qs_q8_requant rq;  /* points into scale/bias */
+} qs_qlinear_output;
+
+/* channels: output channels (w's dims[0]). QS_ERR_UNSUPPORTED for non-constant parameters. */
+qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t channels,
+                                    int32_t qmin, int32_t qmax, qs_qlinear_output *o,
+                                    qs_error *err);
+void qs_qlinear_output_free(qs_qlinear_output *o);
 
 /* Read a scalar constant input of a node as float / int (scale, zero point). */
 bool qs_const_scalar_f32(const qs_graph *g, int32_t v, float *out);
