@@ -152,8 +152,9 @@ static void compute_info(qs_model *m) {
                 continue;
             seen[v] = 1;
             const qs_value *val = g->values[v];
+            info->weight_bytes += qs_value_bytes(val); /* dims survive the release */
             if (!released[v])
-                info->weight_bytes += qs_value_bytes(val);
+                info->held_bytes += qs_value_bytes(val);
             if (val->dtype == QS_DTYPE_FLOAT32 || val->dtype == QS_DTYPE_INT8 ||
                 val->dtype == QS_DTYPE_UINT8 || val->dtype == QS_DTYPE_INT32)
                 info->parameter_count += qs_value_numel(val);
@@ -161,8 +162,6 @@ static void compute_info(qs_model *m) {
         if (n->op->packed_bytes)
             info->packed_bytes += n->op->packed_bytes(n);
     }
-    /* What execution holds: constants still read at run time plus the packed ones. */
-    info->weight_bytes += info->packed_bytes;
 done:
     free(seen);
     free(released);

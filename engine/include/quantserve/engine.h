@@ -159,8 +159,11 @@ qs_status qs_model_output(const qs_model *model, size_t i, const char **name, qs
 /* What a model holds, in bytes. */
 typedef struct {
     uint64_t file_bytes;       /* size of the ONNX file or buffer it came from */
-    uint64_t weight_bytes;     /* parameters as stored for execution: weights, biases, quant params */
-    uint64_t packed_bytes;     /* resident bytes of the packed weights the kernels read */
+    uint64_t weight_bytes;     /* parameters at their stored type: weights, biases, quant params
+                                * (int8 weights count 1 byte each) */
+    uint64_t packed_bytes;     /* resident bytes of the kernels' packed weight copies */
+    uint64_t held_bytes;       /* constants still held because a run reads them directly;
+                                * packed_bytes + held_bytes is what the weights keep resident */
     uint64_t parameter_count;  /* number of weight/bias elements */
     uint64_t node_count;       /* nodes after optimization */
     uint64_t onnx_node_count;  /* nodes in the ONNX file */
