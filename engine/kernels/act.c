@@ -24,7 +24,7 @@ bool qs_act_to_clamp(const qs_act *act, qs_clamp *clamp) {
 }
 
 void qs_act_apply_f32(const qs_act *act, float *x, size_t n) {
-    qs_f32_act__ref(act, x, n);
+    qs_f32_kernels_get(qs_engine_isa())->act(act, x, n);
 }
 
 void qs_dw_taps(size_t pos, size_t pad, size_t stride, size_t dilation, size_t kernel,

@@ -47,7 +47,8 @@ typedef struct {
     float alpha, beta;  /* LEAKY_RELU, HARDSIGMOID */
 } qs_act;
 
-/* Apply an activation to n floats in place (reference; used by ops that do not fuse). */
+/* Apply an activation to n floats in place with the engine ISA's vector loop (for ops that do not
+ * fuse it into a kernel). */
 void qs_act_apply_f32(const qs_act *act, float *x, size_t n);
 
 /* ---- fp32 GEMM with B (the weights) packed once at load ---- */

@@ -37,8 +37,11 @@ static inline __attribute__((always_inline)) QV qv_act(const qs_act *act, QV x) 
                                 QV_MIN(QV_SET1(1.0f),
                                        QV_FMA(x, QV_SET1(1.0f / 6.0f), QV_SET1(0.5f)))));
     case QS_ACT_SIGMOID: {
+        /* exp(-x) <= exp(87) keeps the result a normal float: subnormal outputs would slow
+         * every later operation that reads them. */
         const QV one = QV_SET1(1.0f);
-        return QV_DIV(one, QV_ADD(one, qv_exp(QV_SUB(QV_SET1(0.0f), x))));
+        const QV nx = QV_MIN(QV_SUB(QV_SET1(0.0f), x), QV_SET1(87.0f));
+        return QV_DIV(one, QV_ADD(one, qv_exp(nx)));
     }
     }
     return x;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "ops/op_util.h"
 
 typedef struct qs_unary_params qs_unary_params;
@@ -11,6 +12,7 @@ typedef void (*qs_unary_f32_fn)(const float *x, float *y, size_t n, const qs_una
 struct qs_unary_params {
     float alpha, beta, gamma;
     qs_unary_f32_fn f32; /* the float loop, looked up once at init */
+    qs_act act;          /* activations: run by the kernels' vector loop instead of f32 */
 };
 
 /* Float loops: one per operator so each inner loop is a plain, vectorizable map. */
@@ -82,35 +84,36 @@ typedef struct {
     qs_unary_f32_fn f32;
     qs_unary_ints ints;      /* which integer types it accepts */
     float alpha, beta, gamma; /* attribute defaults */
+    qs_act_kind act;         /* the kernels' activation computing the same, or QS_ACT_NONE */
 } qs_unary_desc;
 
 static const qs_unary_desc qs_unary_table[] = {
-    {"Relu", qs_relu_f32, QS_INT_SIGNED, 0, 0, 0},
-    {"LeakyRelu", qs_leaky_relu_f32, QS_INT_NONE, 0.01f, 0, 0},
-    {"Sigmoid", qs_sigmoid_f32, QS_INT_NONE, 0, 0, 0},
-    {"HardSigmoid", qs_hard_sigmoid_f32, QS_INT_NONE, 0.2f, 0.5f, 0},
-    {"HardSwish", qs_hard_swish_f32, QS_INT_NONE, 0, 0, 0},
-    {"Tanh", qs_tanh_f32, QS_INT_NONE, 0, 0, 0},
-    {"Exp", qs_exp_f32, QS_INT_NONE, 0, 0, 0},
-    {"Log", qs_log_f32, QS_INT_NONE, 0, 0, 0},
-    {"Sqrt", qs_sqrt_f32, QS_INT_NONE, 0, 0, 0},
-    {"Neg", qs_neg_f32, QS_INT_SIGNED, 0, 0, 0},
-    {"Abs", qs_abs_f32, QS_INT_ALL, 0, 0, 0},
-    {"Erf", qs_erf_f32, QS_INT_NONE, 0, 0, 0},
-    {"Reciprocal", qs_reciprocal_f32, QS_INT_NONE, 0, 0, 0},
-    {"Floor", qs_floor_f32, QS_INT_NONE, 0, 0, 0},
-    {"Ceil", qs_ceil_f32, QS_INT_NONE, 0, 0, 0},
-    {"Round", qs_round_f32, QS_INT_NONE, 0, 0, 0},
-    {"Sign", qs_sign_f32, QS_INT_ALL, 0, 0, 0},
-    {"Softplus", qs_softplus_f32, QS_INT_NONE, 0, 0, 0},
-    {"Softsign", qs_softsign_f32, QS_INT_NONE, 0, 0, 0},
-    {"Elu", qs_elu_f32, QS_INT_NONE, 1.0f, 0, 0},
+    {"Relu", qs_relu_f32, QS_INT_SIGNED, 0, 0, 0, QS_ACT_RELU},
+    {"LeakyRelu", qs_leaky_relu_f32, QS_INT_NONE, 0.01f, 0, 0, QS_ACT_LEAKY_RELU},
+    {"Sigmoid", qs_sigmoid_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_SIGMOID},
+    {"HardSigmoid", qs_hard_sigmoid_f32, QS_INT_NONE, 0.2f, 0.5f, 0, QS_ACT_HARDSIGMOID},
+    {"HardSwish", qs_hard_swish_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_HARDSWISH},
+    {"Tanh", qs_tanh_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Exp", qs_exp_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Log", qs_log_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Sqrt", qs_sqrt_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Neg", qs_neg_f32, QS_INT_SIGNED, 0, 0, 0, QS_ACT_NONE},
+    {"Abs", qs_abs_f32, QS_INT_ALL, 0, 0, 0, QS_ACT_NONE},
+    {"Erf", qs_erf_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Reciprocal", qs_reciprocal_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Floor", qs_floor_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Ceil", qs_ceil_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Round", qs_round_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Sign", qs_sign_f32, QS_INT_ALL, 0, 0, 0, QS_ACT_NONE},
+    {"Softplus", qs_softplus_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Softsign", qs_softsign_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Elu", qs_elu_f32, QS_INT_NONE, 1.0f, 0, 0, QS_ACT_NONE},
     {"Selu", qs_selu_f32, QS_INT_NONE, 1.67326319217681884765625f, 0,
-     1.05070102214813232421875f},
-    {"Celu", qs_celu_f32, QS_INT_NONE, 1.0f, 0, 0},
-    {"ThresholdedRelu", qs_thresholded_relu_f32, QS_INT_NONE, 1.0f, 0, 0},
-    {"Sin", qs_sin_f32, QS_INT_NONE, 0, 0, 0},
-    {"Cos", qs_cos_f32, QS_INT_NONE, 0, 0, 0},
+     1.05070102214813232421875f, QS_ACT_NONE},
+    {"Celu", qs_celu_f32, QS_INT_NONE, 1.0f, 0, 0, QS_ACT_NONE},
+    {"ThresholdedRelu", qs_thresholded_relu_f32, QS_INT_NONE, 1.0f, 0, 0, QS_ACT_NONE},
+    {"Sin", qs_sin_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+    {"Cos", qs_cos_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
 };
 
 static const qs_unary_desc *qs_unary_lookup(const char *type) {
@@ -156,6 +159,7 @@ static qs_status qs_unary_init(const qs_graph *g, qs_node *n, qs_error *err) {
         goto fail;
     }
     p->f32 = d->f32;
+    p->act = (qs_act){.kind = d->act, .alpha = p->alpha, .beta = p->beta};
     n->params = p;
     return QS_OK;
 fail:
@@ -188,7 +192,12 @@ static void qs_unary_chunk(void *ctx, size_t begin, size_t end) {
     const qs_unary_job *job = ctx;
     const char *x = job->x + begin * job->esize;
     char *y = job->y + begin * job->esize;
-    if (job->f32)
+    if (job->f32 && job->p->act.kind != QS_ACT_NONE) {
+        /* Vectorized, and free of the subnormal slow paths a scalar expf hits. */
+        if (y != x)
+            memcpy(y, x, (end - begin) * sizeof(float));
+        qs_act_apply_f32(&job->p->act, (float *)(void *)y, end - begin);
+    } else if (job->f32)
         job->f32((const float *)(const void *)x, (float *)(void *)y, end - begin, job->p);
     else
         job->any(x, y, end - begin);

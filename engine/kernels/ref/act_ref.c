@@ -30,7 +30,7 @@ void qs_f32_act__ref(const qs_act *act, float *x, size_t n) {
         return;
     case QS_ACT_SIGMOID:
         for (size_t i = 0; i < n; i++)
-            x[i] = 1.0f / (1.0f + expf(-x[i]));
+            x[i] = 1.0f / (1.0f + expf(fminf(-x[i], 87.0f))); /* normal result, as the SIMD */
         return;
     }
 }
