@@ -34,6 +34,7 @@
 #   RUN_TESTS=1|0          run `make check` in the build stage (default 1)
 #   PORT=18080             first port tried (the next free one is used)
 #   STOP_LIMIT_S=5         SIGTERM must stop the container within this many seconds
+#   TIME_LIMIT_S=600       the whole run must take less (the budget on a fresh machine); 0: no limit
 #   SIZE_LIMIT_MB=100      the runtime image must be smaller
 #   READY_TIMEOUT_S=180    wait at most this long for /health/ready
 #   COMPOSE=1|0            test compose.yaml (default 1: installs docker-compose when missing)
@@ -53,6 +54,7 @@ BASE_IMAGE=${BASE_IMAGE:-localhost/debian:bookworm-slim}
 RUN_TESTS=${RUN_TESTS:-1}
 PORT=${PORT:-18080}
 STOP_LIMIT_S=${STOP_LIMIT_S:-5}
+TIME_LIMIT_S=${TIME_LIMIT_S:-600}
 SIZE_LIMIT_MB=${SIZE_LIMIT_MB:-100}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-180}
 COMPOSE=${COMPOSE:-1}
@@ -179,11 +181,20 @@ cleanup() {
     summary "$rc"
 }
 summary() {
-    local rc=$1 i
+    local rc=$1 i total
+    total=$(elapsed "$T_START")
+    # The time budget is a check of its own, made only once everything else ran.
+    if [ "$rc" = 0 ] && [ "$TIME_LIMIT_S" != 0 ]; then
+        if awk -v t="$total" -v l="$TIME_LIMIT_S" 'BEGIN { exit !(t < l) }'; then
+            pass "whole run took ${total} s < ${TIME_LIMIT_S} s"
+        else
+            fail "whole run took ${total} s, over the ${TIME_LIMIT_S} s budget"
+        fi
+    fi
     echo
     echo "================ docker/test.sh summary ($ENGINE) ================"
     for i in "${!T_NAMES[@]}"; do printf '  %-28s %7s s\n' "${T_NAMES[$i]}" "${T_SECS[$i]}"; done
-    printf '  %-28s %7s s\n' "total" "$(elapsed "$T_START")"
+    printf '  %-28s %7s s\n' "total" "$total"
     [ -n "${IMAGE_MB:-}" ] && printf '  %-28s %7s MB\n' "image $IMAGE" "$IMAGE_MB"
     for i in "${RESULTS[@]}"; do echo "  $i"; done
     if [ "$rc" = 0 ] && [ "$N_FAIL" = 0 ]; then
