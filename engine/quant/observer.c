@@ -1,6 +1,7 @@
 /* Calibration histograms and the range observers: min/max, moving average, percentile,
  * entropy (KL divergence, TensorRT-style) and MSE-optimal clipping. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quant/quant.h"
@@ -135,9 +136,12 @@ static double mse_of_range(const qs_histogram *h, float lo, float hi) {
 /* KL-divergence threshold on the magnitudes |x| (TensorRT's entropy calibration): the T that
  * best preserves the distribution when [0, T] is squeezed into `levels` levels. */
 static float entropy_threshold(const qs_histogram *h, int levels) {
-    static double mag[QS_CAL_BINS * 2];
+    /* Scratch on the heap, not static: models may calibrate on several threads at once. */
+    double *mag = calloc(QS_CAL_BINS * 2 * 3, sizeof(double));
+    if (mag == NULL)
+        return fmaxf(h->max, -h->min); /* out of memory: fall back to min/max */
+    double *p = mag + QS_CAL_BINS * 2, *qd = p + QS_CAL_BINS * 2;
     int64_t nm = 0;
-    memset(mag, 0, sizeof(mag));
     for (int64_t i = 0; i < QS_CAL_BINS; i++) {
         int64_t k = h->first + i, m = k >= 0 ? k : -k - 1;
         if (m >= QS_CAL_BINS * 2)
@@ -151,11 +155,12 @@ static float entropy_threshold(const qs_histogram *h, int levels) {
     mag[0] -= (double)h->zeros;
     if (mag[0] < 0.0)
         mag[0] = 0.0;
-    if (nm <= levels)
+    if (nm <= levels) {
+        free(mag);
         return (float)((double)nm * h->width);
+    }
     double best = INFINITY;
     int64_t best_i = nm;
-    static double p[QS_CAL_BINS * 2], qd[QS_CAL_BINS * 2];
     int64_t step = nm / 256 > 1 ? nm / 256 : 1;
     for (int64_t i = levels; i <= nm; i += step) {
         double outliers = 0.0, total = 0.0;
@@ -197,6 +202,7 @@ static float entropy_threshold(const qs_histogram *h, int levels) {
             best_i = i;
         }
     }
+    free(mag);
     return (float)((double)best_i * h->width);
 }
 
