@@ -208,6 +208,85 @@ START_TEST(test_dropout_training_ratio_zero_is_identity) {
 }
 END_TEST
 
+/* ---- Conv -> Sigmoid -> Mul fused into a SiLU activation ---- */
+
+/* x [1, 3, 9, 7] -> Conv 3x3 pad 1 (4 channels, bias) -> c; then y = c * Sigmoid(c) (shape 0:
+ * Mul(c, s), 1: Mul(s, c), 2: Mul(c, s) + c, where c has a third reader and must stay unfused,
+ * 3: the Conv alone). */
+static uint8_t *build_silu(int shape, size_t *size) {
+    qst_model *m = qst_model_create(13);
+    int64_t xd[4] = {1, 3, 9, 7}, wd[4] = {4, 3, 3, 3}, bd[1] = {4}, pads[4] = {1, 1, 1, 1};
+    float w[4 * 3 * 9], b[4];
+    qst_fill_random(w, 4 * 3 * 9, 11, -0.6f, 0.6f);
+    qst_fill_random(b, 4, 12, -0.5f, 0.5f);
+    qst_model_input(m, "x", QS_DTYPE_FLOAT32, 4, xd);
+    qst_model_init_f32(m, "w", 4, wd, w);
+    qst_model_init_f32(m, "b", 1, bd, b);
+    qst_model_output(m, "y");
+    qst_node_ints(qst_model_node(m, "Conv", "x,w,b", shape == 3 ? "y" : "c"), "pads", 4, pads);
+    if (shape != 3)
+        qst_model_node(m, "Sigmoid", "c", "s");
+    if (shape == 0 || shape == 1)
+        qst_model_node(m, "Mul", shape == 0 ? "c,s" : "s,c", "y");
+    if (shape == 2) {
+        qst_model_node(m, "Mul", "c,s", "p");
+        qst_model_node(m, "Add", "p,c", "y");
+    }
+    uint8_t *buf = qst_model_pack(m, size);
+    qst_model_free(m);
+    return buf;
+}
+
+/* Output of build_silu(shape) on x, at an optimization level; node count in *nodes. */
+static float *run_silu(int shape, qs_optimize_level level, const float *x, uint64_t *nodes) {
+    size_t size;
+    uint8_t *buf = build_silu(shape, &size);
+    qs_model_options o;
+    qs_model *m = NULL;
+    qs_session *s = NULL;
+    qs_error err;
+    qs_model_options_init(&o);
+    o.optimize = level;
+    qs_error_clear(&err);
+    ck_assert_msg(qs_model_load_memory(buf, size, &o, &m, &err) == QS_OK, "%s: %s", err.where,
+                  err.message);
+    free(buf);
+    qs_model_info info;
+    qs_model_get_info(m, &info);
+    *nodes = info.node_count;
+    ck_assert_int_eq(qs_session_create(m, NULL, &s, &err), QS_OK);
+    qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 3, 9, 7}, .data = (void *)x};
+    ck_assert_int_eq(qs_session_run(s, &in, 1, &err), QS_OK);
+    qs_tensor out;
+    ck_assert_int_eq(qs_session_output(s, 0, &out), QS_OK);
+    ck_assert_uint_eq(qs_tensor_numel(&out), 4 * 9 * 7);
+    float *y = malloc(4 * 9 * 7 * sizeof(float));
+    memcpy(y, out.data, 4 * 9 * 7 * sizeof(float));
+    qs_session_free(s);
+    qs_model_free(m);
+    return y;
+}
+
+START_TEST(test_conv_silu_fusion) {
+    float x[3 * 9 * 7];
+    uint64_t plain_nodes, nodes, ref_nodes;
+    qst_fill_random(x, 3 * 9 * 7, 13, -4.0f, 4.0f);
+    free(run_silu(3, QS_OPTIMIZE_ALL, x, &plain_nodes));
+    for (int shape = 0; shape < 3; shape++) {
+        float *ref = run_silu(shape, QS_OPTIMIZE_NONE, x, &ref_nodes);
+        float *got = run_silu(shape, QS_OPTIMIZE_ALL, x, &nodes);
+        assert_close(got, ref, 4 * 9 * 7, shape == 2 ? "silu, third reader" : "silu");
+        /* fused: as many nodes as the Conv alone; with a third reader Sigmoid and Mul stay */
+        if (shape < 2)
+            ck_assert_uint_eq(nodes, plain_nodes);
+        else
+            ck_assert_uint_eq(nodes, plain_nodes + 3);
+        free(ref);
+        free(got);
+    }
+}
+END_TEST
+
 /* ---- ScatterND ---- */
 
 static qs_status scatter(const char *reduction, const float *data, const int64_t *idx,
@@ -516,6 +595,7 @@ int main(void) {
     tcase_add_test(tc, test_mod_float_sign_and_special_values);
     tcase_add_test(tc, test_mod_int_edges_and_broadcast);
     tcase_add_test(tc, test_dropout_training_ratio_zero_is_identity);
+    tcase_add_test(tc, test_conv_silu_fusion);
     tcase_add_test(tc, test_scatternd_reductions);
     tcase_add_test(tc, test_scatternd_bad_indices_and_shapes);
     tcase_add_loop_test(tc, test_einsum_matches_reference, 0,
