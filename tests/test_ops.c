@@ -585,6 +585,17 @@ START_TEST(test_einsum_bad_equations) {
         ck_assert_ptr_nonnull(strstr(err.where, "Einsum"));
         qst_model_free(m);
     }
+    /* an outer product of two 10^15-element inputs would loop 10^30 times: refused at load */
+    op_input huge[2] = {{"a", QS_DTYPE_FLOAT32, 3, {100000, 100000, 100000}, x},
+                        {"b", QS_DTYPE_FLOAT32, 3, {100000, 100000, 100000}, x}};
+    qst_model *m;
+    qst_node_string(one_node(&m, 13, "Einsum", huge, 2), "equation", "abc,def->");
+    qs_tensor shape;
+    void *out;
+    qs_error err;
+    ck_assert_int_eq(load_run(m, huge, 2, 1, &shape, &out, &err), QS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.message, "2^48"));
+    qst_model_free(m);
 }
 END_TEST
 

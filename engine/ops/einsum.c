@@ -239,9 +239,17 @@ static qs_status qs_ein_plan_make(const qs_node *n, const qs_view *in, qs_ein_pl
             in_out[ax] = true;
         }
     }
-    for (int32_t ax = 0; ax < QS_EIN_AXES; ax++)
-        if (pl->used[ax] && !in_out[ax])
+    /* the direct loop visits every combination of labels once: that count must fit */
+    size_t work = 1;
+    for (int32_t ax = 0; ax < QS_EIN_AXES; ax++) {
+        if (!pl->used[ax])
+            continue;
+        if (!in_out[ax])
             pl->red_axes[pl->n_red++] = ax;
+        if (!qs_mul_size(work, (size_t)pl->size[ax], &work) || work > ((size_t)1 << 48))
+            return qs_node_error(err, QS_ERR_UNSUPPORTED, n,
+                                 "the product of all label sizes is over 2^48");
+    }
     return QS_OK;
 }
 
