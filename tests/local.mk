@@ -23,6 +23,7 @@ EXTRA_DIST += tests/gen_image_golden.py tests/compare_preprocess_pillow.py tests
 # ---- end image pipeline tests ----
 include tests/kernels.mk
 include tests/engine.mk
+include tests/ops.mk
 include tests/server.mk
 include tests/onnx.mk
 include tests/q8.mk

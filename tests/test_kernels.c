@@ -79,6 +79,7 @@ static double tk_act_ref(const qs_act *act, double x) {
     case QS_ACT_HARDSIGMOID: return fmax(0.0, fmin(1.0, (double)act->alpha * x + (double)act->beta));
     case QS_ACT_HARDSWISH: return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
     case QS_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case QS_ACT_SILU: return x / (1.0 + exp(-x));
     }
     return x;
 }
@@ -91,6 +92,7 @@ static const qs_act tk_acts[] = {
     {.kind = QS_ACT_HARDSIGMOID, .alpha = 0.2f, .beta = 0.5f},
     {.kind = QS_ACT_HARDSWISH},
     {.kind = QS_ACT_SIGMOID},
+    {.kind = QS_ACT_SILU},
 };
 #define TK_N_ACTS (sizeof tk_acts / sizeof tk_acts[0])
 

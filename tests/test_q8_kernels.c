@@ -248,6 +248,7 @@ START_TEST(test_gemm_f32_acts) {
         {.kind = QS_ACT_CLIP, .min = -0.5f, .max = 6.0f},
         {.kind = QS_ACT_HARDSWISH},
         {.kind = QS_ACT_SIGMOID},
+        {.kind = QS_ACT_SILU},
         {.kind = QS_ACT_LEAKY_RELU, .alpha = 0.1f},
     };
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {

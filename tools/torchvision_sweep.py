@@ -6,7 +6,8 @@ usage (Debian's /usr/bin/python3 with python3-torch python3-torchvision python3-
   tools/torchvision_sweep.py [ARCH ...] [--report FILE.md] [--run PATH/quantserve-run]
                              [--cache DIR] [--threads 1] [--batch 2] [--seed 0] [--opset 13]
                              [--tol 1e-4] [--max-mb 600] [--all] [--exclude ARCH,...] [--force]
-                             [--export-timeout 3600] [--run-timeout 1200] [--ort-run PATH] [--list]
+                             [--export-timeout 3600] [--run-timeout 1200] [--ort-run PATH]
+                             [--ref torch32|float64] [--list]
   make sweep [SWEEP_ARGS="..."]        (from the build folder; report in the cache: report.md)
 
 For every classification architecture of the installed torchvision (torchvision.models.list_models,
@@ -28,6 +29,10 @@ compare. Status per architecture:
                or dtype it does not have yet), with the failing node and op from the error
   SKIPPED      fp32 weights above --max-mb MB (default 600; --all includes them)
   EXPORT-FAIL  PyTorch could not export the architecture to ONNX at this opset
+--ref float64 compares against PyTorch in float64 instead (model.double() on the same images, from
+the same seeded weights, checked to give torch.npy again in fp32; cached as CACHE/A/torch64.npy) and
+also reports how far PyTorch's own fp32 output is from it. The tolerance is the same: a model whose
+PyTorch fp32 misses it too is one where 1e-4 is below fp32's reach, not one the sweep excuses.
 Exports are cached in --cache (default ${XDG_CACHE_HOME:-~/.cache}/quantserve-sweep; some GB for
 all models) and reused while the recipe, seed, batch, opset and torch version are the same
 (--force re-exports; failed exports are always retried), so re-running after an engine change
@@ -64,22 +69,31 @@ def log(msg):
 
 # ---- child process: one architecture ----
 
+def new_model(a, arch):
+    """The architecture with the seeded initialization export_pytorch.build_model gives it."""
+    import torch
+    import torchvision.models as tvm
+    torch.manual_seed(a.seed)
+    return getattr(tvm, arch)(weights=None)
+
+
 def worker(a):
     """Export one architecture and compute PyTorch's reference; writes CACHE/ARCH/meta.json."""
     import numpy as np
     import torch
     import torchvision
-    import torchvision.models as tvm
     torch.set_num_threads(a.threads)
     arch = a.worker
     out = os.path.join(a.cache, arch)
     os.makedirs(out, exist_ok=True)
+    stale64 = os.path.join(out, "torch64.npy")  # made from the previous export's weights
+    if os.path.exists(stale64):
+        os.remove(stale64)
     size, _ = E.default_size(arch)
     meta = {"recipe": RECIPE, "arch": arch, "seed": a.seed, "batch": a.batch, "opset": a.opset, "size": size,
             "torch": torch.__version__, "torchvision": torchvision.__version__}
     t0 = time.perf_counter()
-    torch.manual_seed(a.seed)  # as export_pytorch.build_model
-    model = getattr(tvm, arch)(weights=None)
+    model = new_model(a, arch)
     params = sum(p.numel() for p in model.parameters())
     meta["params"] = params
     meta["fp32_mb"] = round(params * 4 / 1e6, 1)
@@ -112,6 +126,52 @@ def worker(a):
         json.dump(meta, f)
     os.replace(tmp, os.path.join(out, "meta.json"))
     return 0
+
+
+def worker64(a):
+    """PyTorch in float64 on the cached images, from the cached export's weights rebuilt by the same
+    recipe: CACHE/ARCH/torch64.npy. Exit status 3 when the rebuilt model's fp32 output is not
+    torch.npy (then it is not the exported model)."""
+    import numpy as np
+    import torch
+    torch.set_num_threads(a.threads)
+    arch = a.worker64
+    d = os.path.join(a.cache, arch)
+    size, _ = E.default_size(arch)
+    model = new_model(a, arch)
+    E.randomize(model, a.seed, size)
+    model.eval()
+    x = torch.from_numpy(np.load(os.path.join(d, "x.npy")))
+    with torch.no_grad():
+        again = model(x).numpy()
+        if not np.array_equal(again, np.load(os.path.join(d, "torch.npy"))):
+            print(f"{arch}: the rebuilt model's fp32 output differs from torch.npy by "
+                  f"{float(np.abs(again - np.load(os.path.join(d, 'torch.npy'))).max()):.3g}", file=sys.stderr)
+            return 3
+        ref = model.double()(x.double()).numpy()
+    tmp = os.path.join(d, f"torch64.npy.tmp{os.getpid()}.npy")
+    np.save(tmp, ref)
+    os.replace(tmp, os.path.join(d, "torch64.npy"))
+    return 0
+
+
+def float64_reference(a, arch):
+    """CACHE/ARCH/torch64.npy, computed in a child process when missing: (array, None) or (None, why)."""
+    import numpy as np
+    path = os.path.join(a.cache, arch, "torch64.npy")
+    if not os.path.exists(path):
+        log(f"{arch}: PyTorch float64 reference")
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker64", arch, "--cache", a.cache, "--seed",
+               str(a.seed), "--threads", str(a.threads)]
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               timeout=a.export_timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"float64 reference timed out after {a.export_timeout} s"
+        if p.returncode != 0 or not os.path.exists(path):
+            lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+            return None, "float64 reference: " + (lines[-1] if lines else f"exit status {p.returncode}")
+    return np.load(path), None
 
 
 # ---- parent ----
@@ -217,7 +277,16 @@ def test_arch(a, arch, qs_run):
         return rec
     rec["load_ms"] = round(res["load_ms"], 1)
     rec["run_ms"] = round(res.get("median_ms", res["run_ms"]), 2)
-    cmp = E.compare(np.load(os.path.join(d, "torch.npy")), np.load(y_npy))
+    ref = np.load(os.path.join(d, "torch.npy"))
+    if a.ref == "float64":
+        ref64, why = float64_reference(a, arch)
+        if ref64 is None:
+            rec.update(status="FAIL", reason=why)
+            return rec
+        rec["rel_vs_torch32"] = E.compare(ref, np.load(y_npy)).get("rel")
+        rec["torch32_rel"] = E.compare(ref64, ref).get("rel")
+        ref = ref64
+    cmp = E.compare(ref, np.load(y_npy))
     rec["max_abs"] = cmp.get("max_abs")
     rec["rel"] = cmp.get("rel")
     rec["argmax_agree"] = cmp.get("argmax_agree")
@@ -228,17 +297,19 @@ def test_arch(a, arch, qs_run):
     else:
         rec.update(status="FAIL", reason=f"relative error {cmp['rel']:.3g} > {a.tol:g} (max abs {cmp['max_abs']:.3g}, "
                                          f"argmax agreement {cmp['argmax_agree']:.2f})")
-        ort = ort_reference(a, d)
+        if "torch32_rel" in rec:
+            rec["reason"] += f"; PyTorch fp32 vs float64 {rec['torch32_rel']:.3g}"
+        ort = ort_reference(a, d, ref)
         if ort:
             rec.update(ort)
-            rec["reason"] += (f"; ONNX Runtime vs PyTorch {ort['ort_rel']:.3g}, quantserve vs ONNX Runtime "
-                              f"{ort['qs_vs_ort_rel']:.3g}")
+            rec["reason"] += (f"; ONNX Runtime vs PyTorch{' float64' if a.ref == 'float64' else ''} "
+                              f"{ort['ort_rel']:.3g}, quantserve vs ONNX Runtime {ort['qs_vs_ort_rel']:.3g}")
     return rec
 
 
-def ort_reference(a, d):
-    """For a model over the tolerance: how far ONNX Runtime is from PyTorch on the same file (the
-    anchors' ort-run), to tell fp32 rounding amplified by a random deep net from an engine bug."""
+def ort_reference(a, d, ref):
+    """For a model over the tolerance: how far ONNX Runtime is from the reference ref on the same file
+    (the anchors' ort-run), to tell fp32 rounding amplified by a random deep net from an engine bug."""
     import numpy as np
     if not a.ort_run:
         return None
@@ -252,7 +323,8 @@ def ort_reference(a, d):
     if p.returncode != 0 or not os.path.exists(out):
         log(f"ort-run failed: {p.stderr.strip().splitlines()[-1:] or p.returncode}")
         return None
-    ref, ort, q = (np.load(os.path.join(d, f)).astype(np.float64) for f in ("torch.npy", "ort.npy", "quantserve.npy"))
+    ref = ref.astype(np.float64)
+    ort, q = (np.load(os.path.join(d, f)).astype(np.float64) for f in ("ort.npy", "quantserve.npy"))
     scale = float(np.abs(ref).max()) or 1.0
     return {"ort_rel": float(np.abs(ort - ref).max() / scale), "qs_vs_ort_rel": float(np.abs(q - ort).max() / scale)}
 
@@ -266,19 +338,28 @@ def md_escape(s):
 
 
 def render(recs, a, env, final):
+    r64 = a.ref == "float64"
     cols = ["architecture", "params (M)", "status", "rel. error", "load ms", f"quantserve ms (batch {a.batch})",
             f"PyTorch ms (batch {a.batch})", "error / reason"]
-    lines = ["# torchvision sweep: quantserve fp32 vs PyTorch", ""]
+    if r64:
+        cols[4:4] = ["vs PyTorch fp32", "PyTorch fp32 vs float64"]
+    lines = [f"# torchvision sweep: quantserve fp32 vs PyTorch{' float64' if r64 else ''}", ""]
     lines.append(f"{env}. Random weights (seed {a.seed}, BatchNorm re-estimated), opset {a.opset}, batch {a.batch}, "
-                 f"{a.threads} thread(s), PASS if ||q - t||_inf / ||t||_inf <= {a.tol:g}. Latencies: median of "
+                 f"{a.threads} thread(s), PASS if ||q - t||_inf / ||t||_inf <= {a.tol:g}"
+                 + (" with t = PyTorch in float64 (model.double()); the next two columns give quantserve's error "
+                    "against PyTorch fp32 and PyTorch fp32's own error against float64" if r64 else "")
+                 + ". Latencies: median of "
                  "3 warm runs (quantserve-run --runs 4; PyTorch eager, measured when the model was exported and "
                  "cached with it, so possibly in another hour); the machine is shared, so they are indicative "
                  "only." + ("" if final else " **(in progress)**"))
     lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in recs:
-        lines.append("| " + " | ".join([
-            r["arch"], fmt(r.get("params_m"), ".1f"), r["status"], fmt(r.get("rel"), ".2e"), fmt(r.get("load_ms"), ".0f"),
-            fmt(r.get("run_ms"), ".1f"), fmt(r.get("torch_ms"), ".1f"), md_escape(r.get("reason"))]) + " |")
+        row = [r["arch"], fmt(r.get("params_m"), ".1f"), r["status"], fmt(r.get("rel"), ".2e"),
+               fmt(r.get("load_ms"), ".0f"), fmt(r.get("run_ms"), ".1f"), fmt(r.get("torch_ms"), ".1f"),
+               md_escape(r.get("reason"))]
+        if r64:
+            row[4:4] = [fmt(r.get("rel_vs_torch32"), ".2e"), fmt(r.get("torch32_rel"), ".2e")]
+        lines.append("| " + " | ".join(row) + " |")
     counts = {}
     for r in recs:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -369,8 +450,12 @@ def parse_args(argv):
     ap.add_argument("--run-timeout", type=int, default=1200)
     ap.add_argument("--ort-run", default=os.path.normpath(os.path.join(HERE, "..", "..", "shared", "anchors", "ort-run")),
                     help="the anchors' ort-run, run on models over the tolerance ('' to skip)")
+    ap.add_argument("--ref", choices=("torch32", "float64"), default="torch32",
+                    help="reference: PyTorch fp32 (default) or PyTorch float64 (model.double(), cached as "
+                         "torch64.npy; reports PyTorch fp32's own error too)")
     ap.add_argument("--list", action="store_true", help="print the architectures and exit")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--worker64", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.threads < 1 or a.batch < 1 or a.max_mb <= 0 or not 7 <= a.opset <= 18:
         ap.error("--threads and --batch must be positive, --max-mb above 0, --opset in 7..18")
@@ -389,6 +474,8 @@ def main():
     torch = E.import_torch()
     if a.worker:
         return worker(a)
+    if a.worker64:
+        return worker64(a)
     import torchvision
     archs = E.classifier_archs()
     if a.list:

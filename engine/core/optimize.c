@@ -233,6 +233,38 @@ static qs_status conv_to_nhwc(qs_graph *g, size_t ci, bool *done, qs_error *err)
     return QS_OK;
 }
 
+/* Conv -> Sigmoid -> Mul(conv, sigmoid), SiLU written out (EfficientNet): when the conv's output
+ * has exactly those two readers, the conv takes the Mul's output and a silu activation. */
+static qs_status fuse_silu(qs_graph *g, qs_node *conv, qs_error *err) {
+    int32_t y = conv->outputs[0];
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        qs_node *s = &g->nodes[i];
+        if (s->dead || !qs_node_is(s, "Sigmoid") || s->n_inputs != 1 || s->inputs[0] != y ||
+            s->n_outputs != 1)
+            continue;
+        const qs_value *sv = g->values[s->outputs[0]];
+        if (sv->n_consumers != 1 || sv->is_output)
+            return QS_OK;
+        for (size_t j = 0; j < g->n_nodes; j++) {
+            qs_node *m = &g->nodes[j];
+            if (m->dead || !qs_node_is(m, "Mul") || m->n_inputs != 2 || m->n_outputs != 1 ||
+                !((m->inputs[0] == y && m->inputs[1] == s->outputs[0]) ||
+                  (m->inputs[1] == y && m->inputs[0] == s->outputs[0])))
+                continue;
+            qs_act silu = {.kind = QS_ACT_SILU};
+            if (qs_node_set_act_attrs(conv, &silu) != QS_OK)
+                return qs_node_error(err, QS_ERR_NO_MEMORY, conv, "out of memory");
+            conv->outputs[0] = m->outputs[0];
+            s->dead = true;
+            m->dead = true;
+            qs_graph_link(g);
+            return QS_OK;
+        }
+        return QS_OK;
+    }
+    return QS_OK;
+}
+
 qs_status qs_pass_fuse_conv(qs_graph *g, bool residual, qs_error *err) {
     qs_status st;
     qs_graph_link(g);
@@ -285,6 +317,13 @@ qs_status qs_pass_fuse_conv(qs_graph *g, bool residual, qs_error *err) {
                 qs_graph_link(g);
                 break;
             }
+        }
+        y = g->values[n->outputs[0]];
+        if (y->n_consumers == 2 && !y->is_output &&
+            strcmp(qs_node_attr_string(n, "activation", "none"), "none") == 0) {
+            st = fuse_silu(g, n, err);
+            if (st != QS_OK)
+                return st;
         }
         st = qs_node_bind(g, n, err);
         if (st != QS_OK)

@@ -164,7 +164,7 @@ static const char *const act_names[] = {
     [QS_ACT_NONE] = "none",          [QS_ACT_RELU] = "relu",
     [QS_ACT_CLIP] = "clip",          [QS_ACT_LEAKY_RELU] = "leaky_relu",
     [QS_ACT_HARDSIGMOID] = "hardsigmoid", [QS_ACT_HARDSWISH] = "hardswish",
-    [QS_ACT_SIGMOID] = "sigmoid",
+    [QS_ACT_SIGMOID] = "sigmoid",     [QS_ACT_SILU] = "silu",
 };
 
 const char *qs_act_name(qs_act_kind kind) {

@@ -18,7 +18,8 @@ bool qs_act_to_clamp(const qs_act *act, qs_clamp *clamp) {
     case QS_ACT_LEAKY_RELU:
     case QS_ACT_HARDSIGMOID:
     case QS_ACT_HARDSWISH:
-    case QS_ACT_SIGMOID: return true;
+    case QS_ACT_SIGMOID:
+    case QS_ACT_SILU: return true;
     }
     return false;
 }

@@ -39,6 +39,7 @@ typedef enum {
     QS_ACT_HARDSIGMOID, /* max(0, min(1, alpha * x + beta)) */
     QS_ACT_HARDSWISH,   /* x * max(0, min(1, x / 6 + 0.5)) */
     QS_ACT_SIGMOID,     /* 1 / (1 + exp(-x)) */
+    QS_ACT_SILU,        /* x * sigmoid(x) (EfficientNet's Conv -> Sigmoid -> Mul) */
 } qs_act_kind;
 
 typedef struct {

@@ -19,6 +19,14 @@ static inline QV qv_exp(QV x) {
     return QV_MUL(p, QV_POW2N(n));
 }
 
+/* exp(-x) <= exp(87) keeps the result a normal float: subnormal outputs would slow every later
+ * operation that reads them. */
+static inline __attribute__((always_inline)) QV qv_sigmoid(QV x) {
+    const QV one = QV_SET1(1.0f);
+    const QV nx = QV_MIN(QV_SUB(QV_SET1(0.0f), x), QV_SET1(87.0f));
+    return QV_DIV(one, QV_ADD(one, qv_exp(nx)));
+}
+
 /* One vector of a non-clamp activation (clamp kinds are handled in the kernels' epilogues). */
 static inline __attribute__((always_inline)) QV qv_act(const qs_act *act, QV x) {
     switch (act->kind) {
@@ -36,13 +44,8 @@ static inline __attribute__((always_inline)) QV qv_act(const qs_act *act, QV x) 
         return QV_MUL(x, QV_MAX(QV_SET1(0.0f),
                                 QV_MIN(QV_SET1(1.0f),
                                        QV_FMA(x, QV_SET1(1.0f / 6.0f), QV_SET1(0.5f)))));
-    case QS_ACT_SIGMOID: {
-        /* exp(-x) <= exp(87) keeps the result a normal float: subnormal outputs would slow
-         * every later operation that reads them. */
-        const QV one = QV_SET1(1.0f);
-        const QV nx = QV_MIN(QV_SUB(QV_SET1(0.0f), x), QV_SET1(87.0f));
-        return QV_DIV(one, QV_ADD(one, qv_exp(nx)));
-    }
+    case QS_ACT_SIGMOID: return qv_sigmoid(x);
+    case QS_ACT_SILU: return QV_MUL(x, qv_sigmoid(x));
     }
     return x;
 }
@@ -72,6 +75,7 @@ static void qv_act_apply(const qs_act *act, float *x, size_t n) {
     case QS_ACT_HARDSIGMOID: QV_ACT_LOOP(QS_ACT_HARDSIGMOID); return;
     case QS_ACT_HARDSWISH: QV_ACT_LOOP(QS_ACT_HARDSWISH); return;
     case QS_ACT_SIGMOID: QV_ACT_LOOP(QS_ACT_SIGMOID); return;
+    case QS_ACT_SILU: QV_ACT_LOOP(QS_ACT_SILU); return;
     }
 }
 #undef QV_ACT_LOOP

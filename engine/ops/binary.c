@@ -1,4 +1,6 @@
-/* Add, Sub, Mul, Div and PRelu: elementwise arithmetic with numpy broadcasting, float and int. */
+/* Add, Sub, Mul, Div, Mod and PRelu: elementwise arithmetic with numpy broadcasting, float and
+ * int. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,9 +11,42 @@ typedef struct {
     bool legacy_axis;
     int64_t axis;
     bool legacy_slope; /* PRelu before opset 7: a 1-D slope runs along the channels */
+    bool fmod;         /* Mod: fmod=1 */
 } qs_binary_params;
 
-typedef enum { QS_BIN_ADD = 0, QS_BIN_SUB, QS_BIN_MUL, QS_BIN_DIV, QS_BIN_PRELU } qs_bin_kind;
+/* QS_BIN_MOD is Mod with fmod=0 (Python's %: the sign of the divisor), QS_BIN_FMOD fmod=1 (C's
+ * fmod: the sign of the dividend). */
+typedef enum {
+    QS_BIN_ADD = 0,
+    QS_BIN_SUB,
+    QS_BIN_MUL,
+    QS_BIN_DIV,
+    QS_BIN_MOD,
+    QS_BIN_FMOD,
+    QS_BIN_PRELU
+} qs_bin_kind;
+
+/* Python's % on floats (numpy.mod): fmod moved into the divisor's sign; a zero remainder takes
+ * the divisor's sign too. */
+static inline float qs_pymod_f32(float x, float y) {
+    float r = fmodf(x, y);
+    if (r == 0.0f)
+        return copysignf(0.0f, y);
+    return (r < 0.0f) != (y < 0.0f) ? r + y : r;
+}
+static inline double qs_pymod_f64(double x, double y) {
+    double r = fmod(x, y);
+    if (r == 0.0)
+        return copysign(0.0, y);
+    return (r < 0.0) != (y < 0.0) ? r + y : r;
+}
+/* Every signed type widened to int64_t. */
+static inline int64_t qs_pymod_int(int64_t x, int64_t y) {
+    if (y == 0 || y == -1)
+        return 0;
+    int64_t r = x % y;
+    return r != 0 && (r < 0) != (y < 0) ? r + y : r;
+}
 
 /* One row loop per (operation, type); the three cases let the compiler vectorize each. */
 #define QS_BIN_ROW(NAME, T, EXPR)                                                                \
@@ -44,12 +79,16 @@ typedef enum { QS_BIN_ADD = 0, QS_BIN_SUB, QS_BIN_MUL, QS_BIN_DIV, QS_BIN_PRELU 
     }
 
 /* Floats: IEEE semantics. Integers: wrap-around in uint64_t (signed overflow is undefined);
- * division by zero gives 0 and INT_MIN / -1 wraps instead of trapping. */
+ * division by zero gives 0 and INT_MIN / -1 wraps instead of trapping; a remainder by 0 or -1 is
+ * 0 (C's % traps on INT_MIN % -1). Mod moves a remainder whose sign differs from the divisor's
+ * into it by adding the divisor, which cannot overflow since |x % y| < |y|. */
 #define QS_BIN_FLOAT(E, T, S)                                                                    \
     QS_BIN_ROW(qs_add_##S, T, x + y)                                                             \
     QS_BIN_ROW(qs_sub_##S, T, x - y)                                                             \
     QS_BIN_ROW(qs_mul_##S, T, x * y)                                                             \
     QS_BIN_ROW(qs_div_##S, T, x / y)                                                             \
+    QS_BIN_ROW(qs_mod_##S, T, qs_pymod_##S(x, y))                                                \
+    QS_BIN_ROW(qs_fmod_##S, T, _Generic(x, float: fmodf, default: fmod)(x, y))                   \
     QS_BIN_ROW(qs_prelu_##S, T, x < 0 ? x * y : x)
 #define QS_BIN_INT_COMMON(T, S)                                                                  \
     QS_BIN_ROW(qs_add_##S, T, (uint64_t)x + (uint64_t)y)                                         \
@@ -58,10 +97,14 @@ typedef enum { QS_BIN_ADD = 0, QS_BIN_SUB, QS_BIN_MUL, QS_BIN_DIV, QS_BIN_PRELU 
 #define QS_BIN_SINT(E, T, S)                                                                     \
     QS_BIN_INT_COMMON(T, S)                                                                      \
     QS_BIN_ROW(qs_div_##S, T, y == 0 ? 0 : (y == -1 ? (T)(0 - (uint64_t)x) : x / y))             \
+    QS_BIN_ROW(qs_mod_##S, T, qs_pymod_int(x, y))                                                \
+    QS_BIN_ROW(qs_fmod_##S, T, y == 0 || y == -1 ? 0 : x % y)                                    \
     QS_BIN_ROW(qs_prelu_##S, T, x < 0 ? (uint64_t)x * (uint64_t)y : (uint64_t)x)
 #define QS_BIN_UINT(E, T, S)                                                                     \
     QS_BIN_INT_COMMON(T, S)                                                                      \
     QS_BIN_ROW(qs_div_##S, T, y == 0 ? 0 : x / y)                                                \
+    QS_BIN_ROW(qs_mod_##S, T, y == 0 ? 0 : x % y)                                                \
+    QS_BIN_ROW(qs_fmod_##S, T, y == 0 ? 0 : x % y)                                               \
     QS_BIN_ROW(qs_prelu_##S, T, ((void)y, x))
 
 QS_FOREACH_FLOAT_DTYPE(QS_BIN_FLOAT)
@@ -76,6 +119,8 @@ static qs_bcast_row_fn qs_binary_row(qs_bin_kind kind, qs_dtype dtype) {
         case QS_BIN_SUB: return qs_sub_##S;                                                      \
         case QS_BIN_MUL: return qs_mul_##S;                                                      \
         case QS_BIN_DIV: return qs_div_##S;                                                      \
+        case QS_BIN_MOD: return qs_mod_##S;                                                      \
+        case QS_BIN_FMOD: return qs_fmod_##S;                                                    \
         case QS_BIN_PRELU: return qs_prelu_##S;                                                  \
         }                                                                                        \
         break;
@@ -88,10 +133,14 @@ static qs_bcast_row_fn qs_binary_row(qs_bin_kind kind, qs_dtype dtype) {
 }
 
 static qs_bin_kind qs_binary_kind(const qs_node *n) {
+    const qs_binary_params *p = n->params;
     switch (n->op_type[0]) {
     case 'A': return QS_BIN_ADD;
     case 'S': return QS_BIN_SUB;
-    case 'M': return QS_BIN_MUL;
+    case 'M':
+        if (n->op_type[1] == 'u')
+            return QS_BIN_MUL;
+        return p != NULL && p->fmod ? QS_BIN_FMOD : QS_BIN_MOD;
     case 'D': return QS_BIN_DIV;
     default: return QS_BIN_PRELU;
     }
@@ -104,7 +153,14 @@ static qs_status qs_binary_init(const qs_graph *g, qs_node *n, qs_error *err) {
     if (p == NULL)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
     p->legacy_slope = g->opset < 7 && strcmp(n->op_type, "PRelu") == 0;
-    if (g->opset < 7) {
+    if (strcmp(n->op_type, "Mod") == 0) {
+        int64_t fmod_attr = 0;
+        st = qs_attr_get_int(n, "fmod", 0, &fmod_attr, err);
+        if (st == QS_OK && fmod_attr != 0 && fmod_attr != 1)
+            st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "fmod must be 0 or 1, not %lld",
+                               (long long)fmod_attr);
+        p->fmod = fmod_attr == 1;
+    } else if (g->opset < 7) {
         st = qs_attr_get_int(n, "broadcast", 0, &bcast, err);
         if (st == QS_OK && bcast && qs_node_attr(n, "axis") != NULL) {
             p->legacy_axis = true;
@@ -225,4 +281,5 @@ QS_BINARY_OP(qs_op_add, "Add")
 QS_BINARY_OP(qs_op_sub, "Sub")
 QS_BINARY_OP(qs_op_mul, "Mul")
 QS_BINARY_OP(qs_op_div, "Div")
+QS_BINARY_OP(qs_op_mod, "Mod")
 QS_BINARY_OP(qs_op_prelu, "PRelu")

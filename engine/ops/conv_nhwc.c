@@ -75,7 +75,7 @@ static qs_status qs_conv_nhwc_init(const qs_graph *g, qs_node *n, qs_error *err)
         {"none", QS_ACT_NONE},           {"relu", QS_ACT_RELU},
         {"clip", QS_ACT_CLIP},           {"leaky_relu", QS_ACT_LEAKY_RELU},
         {"hardsigmoid", QS_ACT_HARDSIGMOID}, {"hardswish", QS_ACT_HARDSWISH},
-        {"sigmoid", QS_ACT_SIGMOID},
+        {"sigmoid", QS_ACT_SIGMOID},     {"silu", QS_ACT_SILU},
     };
     const char *act = qs_node_attr_string(n, "activation", "none");
     size_t i = 0;

@@ -48,14 +48,19 @@ static qs_status qs_dropout_infer(const qs_node *n, const qs_view *in, qs_view *
     if (qs_op_has_input(n, in, 1) && !qs_dtype_is_float(in[1].dtype))
         return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "ratio must be a float");
     if (qs_op_has_input(n, in, 2)) {
-        /* training mode drops at random: not something an inference server does */
+        /* training mode drops at random: not something an inference server does, except with
+         * a constant ratio of 0, where the output is the input and the mask all true (as
+         * exporters write dropout(p=0.0, training=True), e.g. torchvision's Swin) */
         st = qs_op_need_const(n, in, 2, "training_mode", err);
         if (st != QS_OK)
             return st;
         if (in[2].dtype != QS_DTYPE_BOOL || qs_view_numel(&in[2]) != 1)
             return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "training_mode must be a bool");
-        if (((const uint8_t *)in[2].data)[0])
-            return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "training_mode=true is not supported");
+        bool ratio_zero = qs_op_has_input(n, in, 1) && in[1].data != NULL &&
+                          qs_view_numel(&in[1]) == 1 && qs_view_get_double(&in[1], 0) == 0.0;
+        if (((const uint8_t *)in[2].data)[0] && !ratio_zero)
+            return qs_node_error(err, QS_ERR_UNSUPPORTED, n,
+                                 "training_mode=true is not supported with a ratio other than 0");
     }
     if (n->n_outputs > 1) {
         qs_view_copy_shape(&out[1], &in[0]);

@@ -32,4 +32,6 @@ engine_libqsengine_la_SOURCES += \
 	engine/ops/pow.c \
 	engine/ops/argmax.c \
 	engine/ops/norm.c \
-	engine/ops/tile.c
+	engine/ops/tile.c \
+	engine/ops/scatternd.c \
+	engine/ops/einsum.c

@@ -3,7 +3,7 @@
 
 #include "ops/op.h"
 
-extern const qs_op qs_op_add, qs_op_sub, qs_op_mul, qs_op_div, qs_op_prelu;
+extern const qs_op qs_op_add, qs_op_sub, qs_op_mul, qs_op_div, qs_op_mod, qs_op_prelu;
 extern const qs_op qs_op_relu, qs_op_leaky_relu, qs_op_sigmoid, qs_op_hard_sigmoid,
     qs_op_hard_swish, qs_op_tanh, qs_op_exp, qs_op_log, qs_op_sqrt, qs_op_neg, qs_op_abs,
     qs_op_erf, qs_op_reciprocal, qs_op_floor, qs_op_ceil, qs_op_round, qs_op_sign, qs_op_softplus,
@@ -24,10 +24,11 @@ extern const qs_op qs_op_shape, qs_op_size, qs_op_gather, qs_op_slice, qs_op_cas
     qs_op_less_or_equal, qs_op_greater_or_equal, qs_op_and, qs_op_or, qs_op_xor, qs_op_not,
     qs_op_where, qs_op_expand, qs_op_range;
 extern const qs_op qs_op_split, qs_op_sum, qs_op_mean, qs_op_max, qs_op_min, qs_op_pow,
-    qs_op_argmax, qs_op_argmin, qs_op_lrn, qs_op_layer_norm, qs_op_tile;
+    qs_op_argmax, qs_op_argmin, qs_op_lrn, qs_op_layer_norm, qs_op_tile, qs_op_scatter_nd,
+    qs_op_einsum;
 
 static const qs_op *const qs_op_table[] = {
-    &qs_op_add, &qs_op_sub, &qs_op_mul, &qs_op_div, &qs_op_prelu,
+    &qs_op_add, &qs_op_sub, &qs_op_mul, &qs_op_div, &qs_op_mod, &qs_op_prelu,
     &qs_op_relu, &qs_op_leaky_relu, &qs_op_sigmoid, &qs_op_hard_sigmoid, &qs_op_hard_swish,
     &qs_op_tanh, &qs_op_exp, &qs_op_log, &qs_op_sqrt, &qs_op_neg, &qs_op_abs, &qs_op_erf,
     &qs_op_reciprocal, &qs_op_floor, &qs_op_ceil, &qs_op_round, &qs_op_sign, &qs_op_softplus,
@@ -47,7 +48,7 @@ static const qs_op *const qs_op_table[] = {
     &qs_op_greater_or_equal, &qs_op_and, &qs_op_or, &qs_op_xor, &qs_op_not, &qs_op_where,
     &qs_op_expand, &qs_op_range,
     &qs_op_split, &qs_op_sum, &qs_op_mean, &qs_op_max, &qs_op_min, &qs_op_pow, &qs_op_argmax,
-    &qs_op_argmin, &qs_op_lrn, &qs_op_layer_norm, &qs_op_tile,
+    &qs_op_argmin, &qs_op_lrn, &qs_op_layer_norm, &qs_op_tile, &qs_op_scatter_nd, &qs_op_einsum,
 };
 
 const qs_op *qs_op_find(const char *domain, const char *type) {

@@ -32,5 +32,10 @@ void qs_f32_act__ref(const qs_act *act, float *x, size_t n) {
         for (size_t i = 0; i < n; i++)
             x[i] = 1.0f / (1.0f + expf(fminf(-x[i], 87.0f))); /* normal result, as the SIMD */
         return;
+    case QS_ACT_SILU:
+        /* the sigmoid above times x: what the unfused Sigmoid and Mul compute */
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] * (1.0f / (1.0f + expf(fminf(-x[i], 87.0f))));
+        return;
     }
 }
