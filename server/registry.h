@@ -9,17 +9,20 @@
 
 #include "labels.h"
 #include "preprocess.h"
+#include "progress.h"
 #include "qs_config.h"
+#include "quant_report.h"
 #include "quantserve/engine.h"
 #include "stats.h"
 
-/* Life of a variant: queued -> loading (-> calibrating, static int8) -> warming -> ready, or
- * failed from any step. Columns: enum, phase, public state. */
+/* Life of a variant: queued -> loading (-> calibrating, static int8) -> warming (-> reporting,
+ * int8 with a report) -> ready, or failed from any step. Columns: enum, phase, public state. */
 #define QS_LOAD_STATE_LIST(X)                        \
     X(QS_LOAD_QUEUED, "queued", "loading")           \
     X(QS_LOAD_LOADING, "loading", "loading")         \
     X(QS_LOAD_CALIBRATING, "calibrating", "loading") \
     X(QS_LOAD_WARMING, "warming", "loading")         \
+    X(QS_LOAD_REPORTING, "reporting", "loading")     \
     X(QS_LOAD_READY, "ready", "ready")               \
     X(QS_LOAD_FAILED, "failed", "failed")
 
@@ -60,6 +63,11 @@ typedef struct qs_variant {
     size_t calibration_used;    /* static int8: images observed, and skipped (unreadable) */
     size_t calibration_skipped;
     double calibration_ms;
+    bool calibration_cached;    /* the statistics came from the calibration cache */
+    char *cache_path;           /* the cache file read or written; NULL without a cache */
+    qs_progress calibration_progress; /* the image steps at load; readable at any time */
+    qs_progress report_progress;
+    qs_variant_report report;   /* the fp32-vs-int8 report (int8 modes) */
     qs_stats *stats;
 } qs_variant;
 
@@ -81,6 +89,9 @@ qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
 
 /* Decoder limits used for calibration images (default: the image library's). */
 void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *limits);
+
+/* The calibration cache directory in use, NULL when there is none. */
+const char *qs_registry_cache_dir(const qs_registry *registry);
 
 /* Start the loader thread: models in config order, variants in order, each loaded (static int8:
  * calibrated first on its images), checked against its preprocessing, given its sessions and

@@ -1,0 +1,38 @@
+/* The calibration cache: a calibrator's statistics saved under a key of everything they depend
+ * on, so a restart with the same model, preprocessing and images skips the calibration run. */
+#ifndef QS_SERVER_CALIB_CACHE_H
+#define QS_SERVER_CALIB_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calibration.h"
+#include "preprocess.h"
+#include "qs_config.h"
+#include "quantserve/engine.h"
+
+/* Key of a calibration: the ONNX bytes, the preprocessing, the images' contents (in order), the
+ * moving-average constant (it shapes the recorded statistics) and the engine version. The
+ * observer and its percentile are not in it: they are applied to the same statistics after, so
+ * switching observers reuses the cache. (The engine also checks the model's hash on load.) */
+uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_spec *spec,
+                            const qs_calibration_set *set, double averaging_constant);
+
+/* The cache directory: cache.dir, else $XDG_CACHE_HOME/quantserve, else $HOME/.cache/quantserve.
+ * NULL when the cache is disabled or no directory can be named. Caller frees. */
+char *qs_calib_cache_dir(const qs_config *config);
+
+/* "<dir>/<model>@<variant>@<key, 16 hex digits>.qscal" ('@' never occurs in names). False when
+ * it does not fit. */
+bool qs_calib_cache_path(const char *dir, const char *model, const char *variant, uint64_t key,
+                         char *out, size_t size);
+
+/* Save the calibrator's statistics at `path` (in `dir`, created with its parents when missing)
+ * and remove the other caches of the same model and variant (stale keys). False with the
+ * reason in message when it cannot be written; the server then runs without the cache. */
+bool qs_calib_cache_store(const qs_calibrator *cal, const char *dir, const char *model,
+                          const char *variant, const char *path, char *message,
+                          size_t message_size);
+
+#endif /* QS_SERVER_CALIB_CACHE_H */
