@@ -8,24 +8,45 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CACHE_SUFFIX ".qscal"
+uint64_t qs_cache_hash_preprocess(uint64_t seed, const qs_preprocess_spec *spec)
+{
+    char text[400];
+    /* As text with hex floats: exact, and independent of struct padding. */
+    int n = snprintf(text, sizeof text,
+                     "color %d order %d resize %d %u %u %u crop %u %u interp %d scale %a "
+                     "mean %a %a %a std %a %a %a layout %d",
+                     (int)spec->color, (int)spec->order, (int)spec->resize, spec->resize_size,
+                     spec->resize_width, spec->resize_height, spec->crop_width,
+                     spec->crop_height, (int)spec->interp, (double)spec->scale,
+                     (double)spec->mean[0], (double)spec->mean[1], (double)spec->mean[2],
+                     (double)spec->std[0], (double)spec->std[1], (double)spec->std[2],
+                     (int)spec->layout);
+    return qs_hash_bytes(seed, text, n > 0 ? (size_t)n : 0);
+}
+
+bool qs_cache_hash_file(const char *path, uint64_t *h)
+{
+    uint8_t buf[1 << 16];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        *h = qs_hash_bytes(*h, buf, n);
+    bool ok = !ferror(f);
+    fclose(f);
+    return ok;
+}
 
 uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_spec *spec,
                             const qs_calibration_set *set, double averaging_constant)
 {
-    char text[512];
-    /* The preprocessing as text with hex floats: exact, and independent of struct padding. */
-    int n = snprintf(text, sizeof text,
-                     "engine %s; color %d order %d resize %d %u %u %u crop %u %u interp %d "
-                     "scale %a mean %a %a %a std %a %a %a layout %d; ema %a",
-                     qs_engine_version(), (int)spec->color, (int)spec->order, (int)spec->resize,
-                     spec->resize_size, spec->resize_width, spec->resize_height,
-                     spec->crop_width, spec->crop_height, (int)spec->interp,
-                     (double)spec->scale, (double)spec->mean[0], (double)spec->mean[1],
-                     (double)spec->mean[2], (double)spec->std[0], (double)spec->std[1],
-                     (double)spec->std[2], (int)spec->layout, averaging_constant);
+    char text[128];
+    int n = snprintf(text, sizeof text, "calibration; engine %s; ema %a", qs_engine_version(),
+                     averaging_constant);
     uint64_t h = qs_hash_bytes(0, onnx, size);
     h = qs_hash_bytes(h, text, n > 0 ? (size_t)n : 0);
+    h = qs_cache_hash_preprocess(h, spec);
     return qs_calibration_set_hash(set, h);
 }
 
@@ -47,15 +68,14 @@ char *qs_calib_cache_dir(const qs_config *config)
 }
 
 bool qs_calib_cache_path(const char *dir, const char *model, const char *variant, uint64_t key,
-                         char *out, size_t size)
+                         const char *suffix, char *out, size_t size)
 {
-    int n = snprintf(out, size, "%s/%s@%s@%016llx" CACHE_SUFFIX, dir, model, variant,
-                     (unsigned long long)key);
+    int n = snprintf(out, size, "%s/%s@%s@%016llx%s", dir, model, variant,
+                     (unsigned long long)key, suffix);
     return n > 0 && (size_t)n < size;
 }
 
-/* mkdir -p */
-static bool make_dirs(const char *dir, char *message, size_t message_size)
+bool qs_cache_make_dir(const char *dir, char *message, size_t message_size)
 {
     char path[4096];
     size_t n = strlen(dir);
@@ -78,13 +98,12 @@ static bool make_dirs(const char *dir, char *message, size_t message_size)
     return true;
 }
 
-/* Remove "<model>@<variant>@*.qscal" files other than `keep`. */
-static void remove_stale(const char *dir, const char *model, const char *variant,
-                         const char *keep)
+void qs_cache_remove_stale(const char *dir, const char *model, const char *variant,
+                           const char *suffix, const char *keep)
 {
     char prefix[160], path[4096];
     snprintf(prefix, sizeof prefix, "%s@%s@", model, variant);
-    size_t plen = strlen(prefix), slen = strlen(CACHE_SUFFIX);
+    size_t plen = strlen(prefix), slen = strlen(suffix);
     const char *keep_name = strrchr(keep, '/');
     keep_name = keep_name ? keep_name + 1 : keep;
     DIR *d = opendir(dir);
@@ -94,7 +113,7 @@ static void remove_stale(const char *dir, const char *model, const char *variant
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (len <= plen + slen || strncmp(e->d_name, prefix, plen) != 0 ||
-            strcmp(e->d_name + len - slen, CACHE_SUFFIX) != 0 || strcmp(e->d_name, keep_name) == 0)
+            strcmp(e->d_name + len - slen, suffix) != 0 || strcmp(e->d_name, keep_name) == 0)
             continue;
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
             remove(path);
@@ -106,7 +125,7 @@ bool qs_calib_cache_store(const qs_calibrator *cal, const char *dir, const char 
                           const char *variant, const char *path, char *message,
                           size_t message_size)
 {
-    if (!make_dirs(dir, message, message_size))
+    if (!qs_cache_make_dir(dir, message, message_size))
         return false;
     qs_error err;
     qs_error_clear(&err);
@@ -116,6 +135,6 @@ bool qs_calib_cache_store(const qs_calibrator *cal, const char *dir, const char 
                  err.message[0] ? err.message : qs_status_to_string(st));
         return false;
     }
-    remove_stale(dir, model, variant, path);
+    qs_cache_remove_stale(dir, model, variant, QS_CACHE_CALIBRATION, path);
     return true;
 }

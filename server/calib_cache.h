@@ -23,10 +23,27 @@ uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_s
  * NULL when the cache is disabled or no directory can be named. Caller frees. */
 char *qs_calib_cache_dir(const qs_config *config);
 
-/* "<dir>/<model>@<variant>@<key, 16 hex digits>.qscal" ('@' never occurs in names). False when
- * it does not fit. */
+/* Hash of the preprocessing (every field, floats exactly), continuing from seed. */
+uint64_t qs_cache_hash_preprocess(uint64_t seed, const qs_preprocess_spec *spec);
+
+/* Hash of a file's bytes, continuing from *h. False when it cannot be read. */
+bool qs_cache_hash_file(const char *path, uint64_t *h);
+
+/* File suffixes: the calibrator's statistics, and the fp32-vs-int8 report of the variant. */
+#define QS_CACHE_CALIBRATION ".qscal"
+#define QS_CACHE_REPORT ".report.json"
+
+/* "<dir>/<model>@<variant>@<key, 16 hex digits><suffix>" ('@' never occurs in names). False
+ * when it does not fit. */
 bool qs_calib_cache_path(const char *dir, const char *model, const char *variant, uint64_t key,
-                         char *out, size_t size);
+                         const char *suffix, char *out, size_t size);
+
+/* Create the directory and its parents when missing. False with the reason in message. */
+bool qs_cache_make_dir(const char *dir, char *message, size_t message_size);
+
+/* Remove the files "<model>@<variant>@*<suffix>" in dir other than `keep` (stale keys). */
+void qs_cache_remove_stale(const char *dir, const char *model, const char *variant,
+                           const char *suffix, const char *keep);
 
 /* Save the calibrator's statistics at `path` (in `dir`, created with its parents when missing)
  * and remove the other caches of the same model and variant (stale keys). False with the

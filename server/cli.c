@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "calib_cache.h"
 #include "config.h"
 #include "labels.h"
 #include "quantserve/engine.h"
@@ -136,6 +137,9 @@ bool qs_cli_check_files(const qs_config *config, FILE *out)
                 ok &= check_image_source(out, "report images", v->report.images);
         }
     }
+    char *cache = qs_calib_cache_dir(config);
+    fprintf(out, "calibration cache: %s\n", cache ? cache : "off");
+    free(cache);
     fprintf(out, "%s\n", ok ? "config OK" : "config has missing files");
     return ok;
 }

@@ -448,6 +448,7 @@ static json_t *report_of(const qs_variant *v)
                         json_pack("{s:o,s:s}", "variant",
                                   rep->reference[0] ? json_string(rep->reference) : json_null(),
                                   "onnx", rep->reference_onnx));
+    json_object_set_new(j, "source", json_string(rep->cached ? "cache" : "computed"));
     json_object_set_new(j, "ms", json_real(rep->ms));
     json_object_set_new(j, "model",
                         json_pack("{s:I,s:o,s:o,s:o}", "samples", (json_int_t)a->samples,

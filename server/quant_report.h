@@ -47,9 +47,11 @@ typedef struct {
     const char *images_from;      /* "calibration" or "report.images" */
     size_t requested;             /* images listed (after the count cut), used and skipped */
     size_t used, skipped;
-    char reference[80];           /* the fp32 variant compared with ("" when loaded for it) */
+    char reference[80];           /* the fp32 variant compared with ("" when the model has none:
+                                   * then its `onnx` file run in fp32) */
     const char *reference_onnx;
     double ms;
+    bool cached;                  /* read from the cache, not computed in this process */
     qs_model_agreement agreement;
     qs_report_layer *layers;      /* ranked by SQNR, worst first */
     size_t layer_count;
@@ -62,5 +64,15 @@ void qs_variant_report_free(qs_variant_report *r);
  * r->reason (status FAILED). Both models must be loaded and compatible (same input/output). */
 bool qs_variant_report_compute(qs_variant_report *r, const qs_model *fp32, const qs_model *int8,
                                const qs_calibration_set *set, const qs_image_feed_options *opts);
+
+/* The results of a READY report (counts, agreement, layers, ms) as JSON at `path` under `key`,
+ * written to a temporary file and renamed. False with the reason in message. */
+bool qs_variant_report_save(const qs_variant_report *r, uint64_t key, const char *path,
+                            char *message, size_t message_size);
+
+/* Read what qs_variant_report_save wrote: true (status READY, cached set) only when the file
+ * holds `key` and is well formed; otherwise r is left as it was and message says why. */
+bool qs_variant_report_load(qs_variant_report *r, uint64_t key, const char *path,
+                            char *message, size_t message_size);
 
 #endif /* QS_SERVER_QUANT_REPORT_H */

@@ -453,7 +453,9 @@ static bool calibration_cache_hit(qs_registry *r, qs_variant *v, qs_calibrator *
     const qs_model_entry *m = v->model;
     char path[4096];
     uint64_t key = qs_calib_cache_key(onnx, size, &m->spec, set, v->cfg->averaging_constant);
-    if (!qs_calib_cache_path(r->cache_dir, m->cfg->name, v->cfg->name, key, path, sizeof path))
+    v->calibration_key = key;
+    if (!qs_calib_cache_path(r->cache_dir, m->cfg->name, v->cfg->name, key, QS_CACHE_CALIBRATION,
+                             path, sizeof path))
         return false;
     free(v->cache_path);
     v->cache_path = strdup(path);
@@ -558,8 +560,75 @@ static qs_variant *reference_variant(qs_model_entry *m)
     return NULL;
 }
 
+/* Key of a report in the cache: everything its numbers depend on. The ISA is in it because the
+ * fp32 kernels round differently per ISA. 0 when a file cannot be read (no caching then). */
+static uint64_t report_key(const qs_variant *v, const char *reference_onnx,
+                           const qs_calibration_set *set)
+{
+    const qs_variant_config *c = v->cfg;
+    char text[256];
+    int n = snprintf(text, sizeof text,
+                     "report; engine %s; isa %s; mode %d observer %d percentile %a ema %a "
+                     "per_channel %d symmetric %d signed %d; calibration %016llx; keep",
+                     qs_engine_version(), qs_isa_name(qs_engine_isa()), (int)c->mode,
+                     (int)c->observer, c->percentile, c->averaging_constant, c->per_channel,
+                     c->symmetric_activations, c->signed_activations,
+                     (unsigned long long)v->calibration_key);
+    uint64_t h = qs_hash_bytes(0, text, n > 0 ? (size_t)n : 0);
+    for (size_t i = 0; i < c->keep_fp32_count; i++)
+        h = qs_hash_bytes(h, c->keep_fp32[i], strlen(c->keep_fp32[i]) + 1);
+    if (!qs_cache_hash_file(c->onnx, &h) || !qs_cache_hash_file(reference_onnx, &h))
+        return 0;
+    h = qs_cache_hash_preprocess(h, &v->model->spec);
+    h = qs_calibration_set_hash(set, h);
+    return h ? h : 1;
+}
+
+/* Report cache lookup: true when the report was read from the cache. Sets *path (empty when
+ * there is no cache for this report). */
+static bool report_cache_hit(qs_registry *r, qs_variant *v, const qs_calibration_set *set,
+                             uint64_t *key, char *path, size_t path_size)
+{
+    const qs_model_entry *m = v->model;
+    char msg[512];
+    path[0] = '\0';
+    /* A static variant's report is only cacheable when its calibration was keyed. */
+    if (!r->cache_dir || (v->cfg->mode == QS_MODE_STATIC && !v->calibration_key))
+        return false;
+    *key = report_key(v, v->report.reference_onnx, set);
+    if (!*key || !qs_calib_cache_path(r->cache_dir, m->cfg->name, v->cfg->name, *key,
+                                      QS_CACHE_REPORT, path, path_size)) {
+        path[0] = '\0';
+        return false;
+    }
+    if (access(path, R_OK) != 0)
+        return false;
+    if (!qs_variant_report_load(&v->report, *key, path, msg, sizeof msg)) {
+        QS_WARN("model %s variant %s: report cache unusable (%s); computing it again",
+                m->cfg->name, v->cfg->name, msg);
+        return false;
+    }
+    qs_progress_cached(&v->report_progress, v->report.used, qs_clock_ns());
+    QS_INFO("model %s variant %s: report cache hit: %s", m->cfg->name, v->cfg->name, path);
+    return true;
+}
+
+static void log_report(const qs_variant *v, const char *label)
+{
+    const qs_variant_report *rep = &v->report;
+    char worst[200] = "no per-layer rows";
+    if (rep->layer_count)
+        snprintf(worst, sizeof worst, "worst layer %.150s (SQNR %.1f dB)", rep->layers[0].name,
+                 rep->layers[0].sqnr_db);
+    QS_INFO("%s on %zu images in %.0f ms: top-1 agreement %.2f%%, top-5 overlap %.2f%%, "
+            "mean KL %.3g; %s",
+            label, rep->used, rep->ms, 100.0 * rep->agreement.top1_agreement,
+            100.0 * rep->agreement.top5_overlap, rep->agreement.mean_kl, worst);
+}
+
 /* The fp32-vs-int8 report of an int8 variant, on its report images (by default the calibration
- * images). Its failure is recorded in the report; the variant still serves. */
+ * images), from the cache when it holds one for exactly this variant and these images. Its
+ * failure is recorded in the report; the variant still serves. */
 static void make_report(qs_registry *r, qs_variant *v)
 {
     qs_model_entry *m = v->model;
@@ -588,29 +657,32 @@ static void make_report(qs_registry *r, qs_variant *v)
     const qs_model *fp32 = NULL;
     qs_model *own = NULL;
     qs_calibration_set set = {0};
-    char label[200];
+    char label[200], path[4096], msg[512];
+    uint64_t key = 0;
     rep->reference_onnx = ref ? ref->cfg->onnx : m->cfg->onnx;
+    if (ref)
+        snprintf(rep->reference, sizeof rep->reference, "%s", ref->cfg->name);
+    if (!qs_calibration_set_load(rep->images, c->report.count, &set, rep->reason,
+                                 sizeof rep->reason)) {
+        rep->status = QS_REPORT_FAILED;
+        goto done;
+    }
+    if (report_cache_hit(r, v, &set, &key, path, sizeof path))
+        goto done;
     if (ref && qs_variant_state(ref) == QS_LOAD_READY) {
         fp32 = ref->engine;
-        snprintf(rep->reference, sizeof rep->reference, "%s", ref->cfg->name);
     } else {
         qs_error err;
         qs_error_clear(&err);
         qs_status st = qs_model_load_file(rep->reference_onnx, NULL, &own, &err);
         if (st != QS_OK) {
-            char msg[400];
             format_engine_error(msg, sizeof msg, st, &err);
             rep->status = QS_REPORT_FAILED;
-            snprintf(rep->reason, sizeof rep->reason, "cannot load the fp32 reference %s: %s",
+            snprintf(rep->reason, sizeof rep->reason, "cannot load the fp32 reference %.200s: %.240s",
                      rep->reference_onnx, msg);
             goto done;
         }
         fp32 = own;
-    }
-    if (!qs_calibration_set_load(rep->images, c->report.count, &set, rep->reason,
-                                 sizeof rep->reason)) {
-        rep->status = QS_REPORT_FAILED;
-        goto done;
     }
     snprintf(label, sizeof label, "model %s variant %s: report", m->cfg->name, c->name);
     qs_image_feed_options fo = {.spec = &m->spec, .input = &v->input, .numel = v->input_numel,
@@ -620,16 +692,15 @@ static void make_report(qs_registry *r, qs_variant *v)
     qs_progress_begin(&v->report_progress, set.count, qs_clock_ns());
     bool ok = qs_variant_report_compute(rep, fp32, v->engine, &set, &fo);
     qs_progress_end(&v->report_progress, qs_clock_ns());
-    if (ok) {
-        char worst[200] = "no per-layer rows";
-        if (rep->layer_count)
-            snprintf(worst, sizeof worst, "worst layer %.150s (SQNR %.1f dB)", rep->layers[0].name,
-                     rep->layers[0].sqnr_db);
-        QS_INFO("%s on %zu images in %.0f ms: top-1 agreement %.2f%%, top-5 overlap %.2f%%, "
-                "mean KL %.3g; %s",
-                label, rep->used, rep->ms, 100.0 * rep->agreement.top1_agreement,
-                100.0 * rep->agreement.top5_overlap, rep->agreement.mean_kl, worst);
-    }
+    if (!ok)
+        goto done;
+    log_report(v, label);
+    if (path[0] && (!qs_cache_make_dir(r->cache_dir, msg, sizeof msg) ||
+                    !qs_variant_report_save(rep, key, path, msg, sizeof msg)))
+        QS_WARN("model %s variant %s: report cache not written: %s", m->cfg->name, c->name,
+                msg);
+    else if (path[0])
+        qs_cache_remove_stale(r->cache_dir, m->cfg->name, c->name, QS_CACHE_REPORT, path);
 done:
     if (rep->status == QS_REPORT_FAILED)
         QS_WARN("model %s variant %s: no fp32-vs-int8 report: %s", m->cfg->name, c->name,

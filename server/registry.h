@@ -64,6 +64,7 @@ typedef struct qs_variant {
     size_t calibration_skipped;
     double calibration_ms;
     bool calibration_cached;    /* the statistics came from the calibration cache */
+    uint64_t calibration_key;   /* their cache key (0 without a cache) */
     char *cache_path;           /* the cache file read or written; NULL without a cache */
     qs_progress calibration_progress; /* the image steps at load; readable at any time */
     qs_progress report_progress;

@@ -646,7 +646,8 @@ START_TEST(test_health)
             ck_assert(json_is_true(json_object_get(p, "finished")));
             ck_assert_ptr_nonnull(str_at(p, "source"));
         }
-        ck_assert_str_eq(str_at(json_object_get(int8, "report"), "source"), "images");
+        const char *src = str_at(json_object_get(int8, "report"), "source");
+        ck_assert(strcmp(src, "images") == 0 || strcmp(src, "cache") == 0);
     }
     /* fp32 variants have no image step. */
     ck_assert_ptr_null(json_object_get(
@@ -1175,10 +1176,11 @@ static json_t *int8_calibration(json_t **root)
     return json_object_get(json_object_get(v, "made"), "calibration");
 }
 
-static size_t count_cache_files(const char *dir)
+/* Files of the int8 variant in the cache folder whose names end in `suffix` (a regex). */
+static size_t count_cache_files(const char *dir, const char *suffix)
 {
     char cmd[700];
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^fashion@int8@.*\\.qscal$'", dir);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^fashion@int8@.*%s$'", dir, suffix);
     FILE *p = popen(cmd, "r");
     int n = -1;
     if (p) {
@@ -1187,6 +1189,27 @@ static size_t count_cache_files(const char *dir)
         pclose(p);
     }
     return n < 0 ? 0 : (size_t)n;
+}
+
+/* Where the int8 report came from: "computed" or "cache"; its path in the cache folder. */
+static const char *report_source(char *path, size_t size, const char *dir)
+{
+    static char source[16];
+    json_t *q = get_json("/models/fashion/quantization", 200);
+    json_t *rep = json_object_get(json_array_get(json_object_get(q, "variants"), 0), "report");
+    ck_assert_str_eq(str_at(rep, "status"), "ready");
+    snprintf(source, sizeof source, "%s", str_at(rep, "source"));
+    json_decref(q);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls '%s'/fashion@int8@*.report.json 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    path[0] = '\0';
+    if (p) {
+        if (fgets(path, (int)size, p))
+            path[strcspn(path, "\n")] = '\0';
+        pclose(p);
+    }
+    return source;
 }
 
 /* int8 class scores for the test image (all 10), to compare runs bit for bit. */
@@ -1207,7 +1230,7 @@ static void int8_scores(double *scores)
 
 START_TEST(test_calibration_cache)
 {
-    char dir[600], cmd[700], first[1024], line[64];
+    char dir[600], cmd[700], first[1024], line[64], report[1024], report2[1024];
     cfg_cache = "cache-restart";
     snprintf(dir, sizeof dir, "%s/%s", assets.dir, cfg_cache);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -1236,12 +1259,14 @@ START_TEST(test_calibration_cache)
                         "model"),
         "mean_kl"));
     json_decref(q);
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "computed");
+    ck_assert_msg(report[0] && access(report, R_OK) == 0, "no report in the cache");
     double scores[10], again[10];
     int8_scores(scores);
     stop_server();
 
-    /* Restart: the cache is hit (nothing calibrated), and the int8 model is the same bit for
-     * bit: same scores, same report. */
+    /* Restart: the cache is hit (nothing calibrated, the report read back), and the int8 model
+     * is the same bit for bit: same scores, same report. */
     start_server(1, 4, 30000, NULL);
     ck_assert(int8_ready());
     cal = int8_calibration(&root);
@@ -1268,6 +1293,8 @@ START_TEST(test_calibration_cache)
                             "mean_kl")),
                         kl);
     json_decref(q);
+    ck_assert_str_eq(report_source(report2, sizeof report2, dir), "cache");
+    ck_assert_str_eq(report2, report);
     int8_scores(again);
     for (int i = 0; i < 10; i++)
         ck_assert_double_eq(again[i], scores[i]);
@@ -1283,11 +1310,15 @@ START_TEST(test_calibration_cache)
     ck_assert_str_ne(second, first);
     json_decref(root);
     ck_assert_int_ne(access(first, F_OK), 0);
-    ck_assert_uint_eq(count_cache_files(dir), 1);
+    ck_assert_uint_eq(count_cache_files(dir, "\\.qscal"), 1);
+    ck_assert_str_eq(report_source(report2, sizeof report2, dir), "computed");
+    ck_assert_str_ne(report2, report);
+    ck_assert_uint_eq(count_cache_files(dir, "\\.report\\.json"), 1);
     stop_server();
 
     /* A corrupted cache file: calibrated again, and the file rewritten. */
-    write_file(second, "quantserve-calibration 2\nmodel zz\n", 35);
+    static const char bad_cal[] = "quantserve-calibration 2\nmodel zz\n";
+    write_file(second, bad_cal, strlen(bad_cal));
     start_server(1, 4, 30000, NULL);
     ck_assert(int8_ready());
     cal = int8_calibration(&root);
@@ -1301,6 +1332,21 @@ START_TEST(test_calibration_cache)
     struct stat st;
     ck_assert_int_eq(stat(second, &st), 0);
     ck_assert_int_gt(st.st_size, 100);
+    /* Recalibrating gave the same statistics (same key), so the report still matches. */
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "cache");
+    stop_server();
+
+    /* A corrupted report: computed again and rewritten; the calibration still hits. */
+    static const char bad_report[] = "{\"format\": \"quantserve-report 1\", \"key\": 5}";
+    write_file(report2, bad_report, strlen(bad_report));
+    start_server(1, 4, 30000, NULL);
+    cal = int8_calibration(&root);
+    ck_assert_str_eq(str_at(cal, "source"), "cache");
+    json_decref(root);
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "computed");
+    stop_server();
+    start_server(1, 4, 30000, NULL);
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "cache");
     stop_server();
     cfg_cache = "cache";
     cfg_mean = 0.286;
@@ -1601,9 +1647,10 @@ START_TEST(test_calib_cache_key)
     qs_calibration_set_free(&s2);
     free(a.data);
     free(b.data);
-    ck_assert(qs_calib_cache_path("/c", "m.x", "int8", 0xabcULL, path, sizeof path));
+    ck_assert(qs_calib_cache_path("/c", "m.x", "int8", 0xabcULL, QS_CACHE_CALIBRATION, path,
+                                  sizeof path));
     ck_assert_str_eq(path, "/c/m.x@int8@0000000000000abc.qscal");
-    ck_assert(!qs_calib_cache_path("/c", "m", "v", 1, path, 10));
+    ck_assert(!qs_calib_cache_path("/c", "m", "v", 1, QS_CACHE_REPORT, path, 10));
 }
 END_TEST
 
