@@ -138,11 +138,6 @@ void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *
     registry->limits = *limits;
 }
 
-const char *qs_registry_cache_dir(const qs_registry *registry)
-{
-    return registry->cache_dir;
-}
-
 size_t qs_registry_model_count(const qs_registry *registry)
 {
     return registry->model_count;
@@ -540,8 +535,9 @@ static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *on
             QS_INFO("model %s variant %s: calibration cache written: %s", m->cfg->name,
                     v->cfg->name, v->cache_path);
         } else {
-            QS_WARN("model %s variant %s: calibration cache not written: %s", m->cfg->name,
-                    v->cfg->name, msg);
+            QS_WARN("model %s variant %s: calibration cache not written: %s (set cache.dir or "
+                    "QUANTSERVE_CACHE_DIR to a writable folder, or cache.enabled to false)",
+                    m->cfg->name, v->cfg->name, msg);
             free(v->cache_path);
             v->cache_path = NULL;
         }

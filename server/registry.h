@@ -91,9 +91,6 @@ qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
 /* Decoder limits used for calibration images (default: the image library's). */
 void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *limits);
 
-/* The calibration cache directory in use, NULL when there is none. */
-const char *qs_registry_cache_dir(const qs_registry *registry);
-
 /* Start the loader thread: models in config order, variants in order, each loaded (static int8:
  * calibrated first on its images), checked against its preprocessing, given its sessions and
  * warmed up with one inference per session.

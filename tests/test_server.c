@@ -25,6 +25,7 @@
 #include "multipart.h"
 #include "progress.h"
 #include "qs_config.h"
+#include "quant_report.h"
 
 /* ---- test assets: models, labels and images, made once in main() ---- */
 
@@ -1654,6 +1655,73 @@ START_TEST(test_calib_cache_key)
 }
 END_TEST
 
+/* The report file: a round trip keeps every number; a wrong key, a truncated or a mangled file
+ * is refused without touching the report in memory. */
+START_TEST(test_report_file)
+{
+    qs_variant_report r, back;
+    memset(&r, 0, sizeof r);
+    memset(&back, 0, sizeof back);
+    r.status = QS_REPORT_READY;
+    r.requested = 9;
+    r.used = 8;
+    r.skipped = 1;
+    r.ms = 12.5;
+    r.agreement = (qs_model_agreement){8, 0.875, 0.95, 0.0123456789};
+    r.layer_count = 2;
+    r.layers = calloc(2, sizeof *r.layers);
+    r.layers[0] = (qs_report_layer){strdup("conv1"), strdup("QLinearConvNHWC"), 0.0235294122f,
+                                    0, 0.001, 17.25, 0.99125, 1000};
+    r.layers[1] = (qs_report_layer){strdup("input"), strdup("QuantizeLinear"), 0.0186579041f,
+                                    114, 0.0, 44.5, 0.99999, 3000};
+    char path[700], msg[256];
+    snprintf(path, sizeof path, "%s/r.report.json", assets.dir);
+    ck_assert_msg(qs_variant_report_save(&r, 0x1234, path, msg, sizeof msg), "%s", msg);
+    ck_assert(!qs_variant_report_load(&back, 0x1235, path, msg, sizeof msg));
+    ck_assert_uint_eq(back.layer_count, 0);
+    ck_assert_msg(qs_variant_report_load(&back, 0x1234, path, msg, sizeof msg), "%s", msg);
+    ck_assert(back.cached && back.status == QS_REPORT_READY);
+    ck_assert_uint_eq(back.used, 8);
+    ck_assert_uint_eq(back.skipped, 1);
+    ck_assert_uint_eq(back.requested, 9);
+    ck_assert_uint_eq(back.agreement.samples, 8);
+    ck_assert_double_eq(back.agreement.mean_kl, r.agreement.mean_kl);
+    ck_assert_double_eq(back.agreement.top5_overlap, r.agreement.top5_overlap);
+    ck_assert_uint_eq(back.layer_count, 2);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_str_eq(back.layers[i].name, r.layers[i].name);
+        ck_assert_str_eq(back.layers[i].op, r.layers[i].op);
+        ck_assert(back.layers[i].scale == r.layers[i].scale);
+        ck_assert_int_eq(back.layers[i].zero_point, r.layers[i].zero_point);
+        ck_assert_double_eq(back.layers[i].sqnr_db, r.layers[i].sqnr_db);
+        ck_assert_double_eq(back.layers[i].cosine, r.layers[i].cosine);
+        ck_assert_double_eq(back.layers[i].clipped, r.layers[i].clipped);
+        ck_assert_uint_eq(back.layers[i].elements, r.layers[i].elements);
+    }
+    /* Truncations, and bytes changed to a quote, at ~100 places: refused or read whole. */
+    blob file;
+    ck_assert(read_file(path, &file));
+    for (size_t n = 0; n < file.size; n += file.size / 97 + 1) {
+        for (int pass = 0; pass < 2; pass++) {
+            uint8_t saved = file.data[n];
+            if (pass == 1)
+                file.data[n] = '"';
+            write_file(path, file.data, pass == 0 ? n : file.size);
+            file.data[n] = saved;
+            qs_variant_report probe;
+            memset(&probe, 0, sizeof probe);
+            bool ok = qs_variant_report_load(&probe, 0x1234, path, msg, sizeof msg);
+            ck_assert(ok || probe.layer_count == 0);
+            ck_assert(pass == 1 || !ok);
+            qs_variant_report_free(&probe);
+        }
+    }
+    free(file.data);
+    qs_variant_report_free(&r);
+    qs_variant_report_free(&back);
+}
+END_TEST
+
 /* ---- unit checks of the pieces behind predict ---- */
 
 START_TEST(test_topk)
@@ -1795,6 +1863,7 @@ static Suite *server_suite(void)
     tcase_add_test(tu, test_topk);
     tcase_add_test(tu, test_progress);
     tcase_add_test(tu, test_calib_cache_key);
+    tcase_add_test(tu, test_report_file);
     tcase_add_test(tu, test_multipart_parser);
     tcase_add_test(tu, test_multipart_fuzz);
     suite_add_tcase(s, tu);
