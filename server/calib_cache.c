@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,28 @@ bool qs_cache_hash_file(const char *path, uint64_t *h)
     return ok;
 }
 
+static uint64_t build_id;
+static pthread_once_t build_id_once = PTHREAD_ONCE_INIT;
+
+static void compute_build_id(void)
+{
+    uint64_t h = qs_hash_bytes(0, qs_engine_version(), strlen(qs_engine_version()));
+    uint64_t exe = h;
+    build_id = qs_cache_hash_file("/proc/self/exe", &exe) ? exe : h;
+}
+
+uint64_t qs_cache_build_id(void)
+{
+    pthread_once(&build_id_once, compute_build_id);
+    return build_id;
+}
+
 uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_spec *spec,
                             const qs_calibration_set *set, double averaging_constant)
 {
     char text[128];
-    int n = snprintf(text, sizeof text, "calibration; engine %s; ema %a", qs_engine_version(),
-                     averaging_constant);
+    int n = snprintf(text, sizeof text, "calibration; build %016llx; ema %a",
+                     (unsigned long long)qs_cache_build_id(), averaging_constant);
     uint64_t h = qs_hash_bytes(0, onnx, size);
     h = qs_hash_bytes(h, text, n > 0 ? (size_t)n : 0);
     h = qs_cache_hash_preprocess(h, spec);

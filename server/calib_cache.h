@@ -13,7 +13,7 @@
 #include "quantserve/engine.h"
 
 /* Key of a calibration: the ONNX bytes, the preprocessing, the images' contents (in order), the
- * moving-average constant (it shapes the recorded statistics) and the engine version. The
+ * moving-average constant (it shapes the recorded statistics) and the build (qs_cache_build_id). The
  * observer and its percentile are not in it: they are applied to the same statistics after, so
  * switching observers reuses the cache. (The engine also checks the model's hash on load.) */
 uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_spec *spec,
@@ -25,6 +25,12 @@ char *qs_calib_cache_dir(const qs_config *config);
 
 /* Hash of the preprocessing (every field, floats exactly), continuing from seed. */
 uint64_t qs_cache_hash_preprocess(uint64_t seed, const qs_preprocess_spec *spec);
+
+/* Identity of the running build: a hash of the executable's bytes (/proc/self/exe, where the
+ * engine is linked in), else of the engine version. Part of every cache key, so a rebuilt
+ * engine (another branch, a fix in a kernel) never reads statistics or reports made by another
+ * build. Computed once; thread-safe. */
+uint64_t qs_cache_build_id(void);
 
 /* Hash of a file's bytes, continuing from *h. False when it cannot be read. */
 bool qs_cache_hash_file(const char *path, uint64_t *h);

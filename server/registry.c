@@ -556,17 +556,18 @@ static qs_variant *reference_variant(qs_model_entry *m)
     return NULL;
 }
 
-/* Key of a report in the cache: everything its numbers depend on. The ISA is in it because the
- * fp32 kernels round differently per ISA. 0 when a file cannot be read (no caching then). */
+/* Key of a report in the cache: everything its numbers depend on, the build included. The ISA is
+ * in it because the fp32 kernels round differently per ISA (QUANTSERVE_ISA can change it). 0 when a file cannot be read (no caching then). */
 static uint64_t report_key(const qs_variant *v, const char *reference_onnx,
                            const qs_calibration_set *set)
 {
     const qs_variant_config *c = v->cfg;
     char text[256];
     int n = snprintf(text, sizeof text,
-                     "report; engine %s; isa %s; mode %d observer %d percentile %a ema %a "
+                     "report; build %016llx; isa %s; mode %d observer %d percentile %a ema %a "
                      "per_channel %d symmetric %d signed %d; calibration %016llx; keep",
-                     qs_engine_version(), qs_isa_name(qs_engine_isa()), (int)c->mode,
+                     (unsigned long long)qs_cache_build_id(), qs_isa_name(qs_engine_isa()),
+                     (int)c->mode,
                      (int)c->observer, c->percentile, c->averaging_constant, c->per_channel,
                      c->symmetric_activations, c->signed_activations,
                      (unsigned long long)v->calibration_key);
