@@ -357,6 +357,16 @@ static void make_assets(void)
         snprintf(path, sizeof path, "%s/calib-bad/img%d.png", assets.dir, i);
         write_file(path, text, sizeof text - 1);
     }
+    /* A list file naming the calibration images 150 times: a calibration long enough to be
+     * watched while it runs. */
+    snprintf(path, sizeof path, "%s/calib-many.txt", assets.dir);
+    FILE *list = fopen(path, "w");
+    for (int i = 0; list && i < 150; i++)
+        fprintf(list, "calib/img%d.png\n", i % 6);
+    if (!list || fclose(list) != 0) {
+        fprintf(stderr, "test_server: cannot write %s\n", path);
+        exit(EXIT_FAILURE);
+    }
     /* A file that is not ONNX at all, for a variant that must fail to load. */
     snprintf(path, sizeof path, "%s/garbage.onnx", assets.dir);
     write_file(path, "not a protobuf", 14);
@@ -383,6 +393,7 @@ static uint16_t port;
 /* The test config's calibration cache folder (under assets.dir) and preprocessing mean. */
 static const char *cfg_cache = "cache";
 static double cfg_mean = 0.286;
+static int cfg_count = 10; /* calibration.count */
 
 /* The test config: the model as fp32 (default), int8 static calibrated on a few generated images
  * (ready when the engine quantizes this model, else failed with the engine's reason), and a
@@ -404,10 +415,10 @@ static void write_config_calib(const char *path, int workers, int queue_depth, i
              "   \"scale\": 0.00392156862745098, \"mean\": [%g], \"std\": [0.353]},"
              "  \"variants\": [{\"name\": \"fp32\", \"mode\": \"fp32\"},"
              "   {\"name\": \"int8\", \"mode\": \"static\", \"calibration\": {\"images\": \"%s\","
-             "    \"count\": 10}},"
+             "    \"count\": %d}},"
              "   {\"name\": \"broken\", \"mode\": \"fp32\", \"onnx\": \"garbage.onnx\"}]}%s]}",
              workers, queue_depth, timeout_ms, getenv("QS_TEST_ACCESS_LOG") ? "true" : "false",
-             cfg_cache, assets.model, assets.labels, cfg_mean, calib,
+             cfg_cache, assets.model, assets.labels, cfg_mean, calib, cfg_count,
              extra_models ? extra_models : "");
     write_file(path, json, strlen(json));
 }
@@ -418,8 +429,19 @@ static void write_config(const char *path, int workers, int queue_depth, int tim
     write_config_calib(path, workers, queue_depth, timeout_ms, extra_models, "calib");
 }
 
-static void start_server_calib(int workers, int queue_depth, int timeout_ms,
-                               const char *extra_models, const char *calib)
+static void wait_settled(void)
+{
+    /* Wait for the loader to go through every variant (a few ms; generous for valgrind). */
+    for (int i = 0; i < 6000 && !qs_registry_settled(app->registry); i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert(qs_registry_settled(app->registry));
+}
+
+/* Start the server on the test config (calibration source `calib`); `wait`: until loaded. */
+static void start_server_at(int workers, int queue_depth, int timeout_ms,
+                            const char *extra_models, const char *calib, bool wait)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/test.json", assets.dir);
@@ -433,12 +455,14 @@ static void start_server_calib(int workers, int queue_depth, int timeout_ms,
     ck_assert_msg(app != NULL, "cannot start: %s", msg);
     port = qs_app_port(app);
     ck_assert_uint_gt(port, 0);
-    /* Wait for the loader to go through every variant (a few ms; generous for valgrind). */
-    for (int i = 0; i < 6000 && !qs_registry_settled(app->registry); i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    ck_assert(qs_registry_settled(app->registry));
+    if (wait)
+        wait_settled();
+}
+
+static void start_server_calib(int workers, int queue_depth, int timeout_ms,
+                               const char *extra_models, const char *calib)
+{
+    start_server_at(workers, queue_depth, timeout_ms, extra_models, calib, true);
 }
 
 static void start_server(int workers, int queue_depth, int timeout_ms, const char *extra_models)
@@ -1354,6 +1378,71 @@ START_TEST(test_calibration_cache)
 }
 END_TEST
 
+/* ---- progress while calibrating: /health/ready is 503 and shows how far it is ---- */
+
+START_TEST(test_calibration_progress)
+{
+    char cmd[700];
+    cfg_cache = "cache-progress";
+    cfg_count = 150;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/%s'", assets.dir, cfg_cache);
+    ck_assert_int_eq(system(cmd), 0);
+    start_server_at(1, 4, 30000, NULL, "calib-many.txt", false);
+    /* fp32 is the default variant, so readiness waits for the loader to finish. */
+    int seen = 0;
+    double last_done = -1.0;
+    while (!qs_registry_settled(app->registry)) {
+        qst_http_response r = get("/health/ready");
+        int status = r.status;
+        json_t *j = parse_body(&r);
+        qst_http_response_free(&r);
+        if (json_is_true(json_object_get(j, "ready"))) { /* done between two polls */
+            json_decref(j);
+            break;
+        }
+        ck_assert_int_eq(status, 503);
+        json_t *v = variant_named(
+            json_object_get(json_array_get(json_object_get(j, "models"), 0), "variants"), "int8");
+        json_t *p = json_object_get(v, "calibration");
+        if (strcmp(str_at(v, "phase"), "calibrating") == 0 && p &&
+            json_is_false(json_object_get(p, "finished"))) {
+            double done = (double)json_integer_value(json_object_get(p, "done"));
+            double total = (double)json_integer_value(json_object_get(p, "total"));
+            ck_assert_double_eq(total, 150.0);
+            ck_assert(done >= last_done && done <= total);
+            ck_assert_double_eq_tol(json_number_value(json_object_get(p, "percent")),
+                                    100.0 * done / total, 1e-3); /* JSON reals are rounded */
+            json_t *eta = json_object_get(p, "eta_s");
+            ck_assert(done == 0.0 ? json_is_null(eta) : json_number_value(eta) >= 0.0);
+            ck_assert_str_eq(str_at(p, "source"), "images");
+            last_done = done;
+            seen++;
+        }
+        json_decref(j);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    wait_settled();
+    json_t *j = get_json("/health/ready", 200);
+    json_t *p = json_object_get(
+        variant_named(json_object_get(json_array_get(json_object_get(j, "models"), 0), "variants"),
+                      "int8"),
+        "calibration");
+    if (int8_ready()) {
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "done")), 150);
+        ck_assert(json_is_true(json_object_get(p, "finished")));
+        /* Polled every few ms: a calibration that took longer than 50 ms was seen running. */
+        double took = json_number_value(json_object_get(p, "elapsed_s"));
+        ck_assert_msg(seen > 0 || took < 0.05, "calibration took %.3f s, never seen running",
+                      took);
+    }
+    json_decref(j);
+    stop_server();
+    cfg_cache = "cache";
+    cfg_count = 10;
+}
+END_TEST
+
 /* ---- request timeout while queued ---- */
 
 START_TEST(test_request_timeout)
@@ -1854,6 +1943,7 @@ static Suite *server_suite(void)
     tcase_add_test(to, test_failed_model);
     tcase_add_test(to, test_bad_calibration);
     tcase_add_test(to, test_calibration_cache);
+    tcase_add_test(to, test_calibration_progress);
     tcase_add_test(to, test_request_timeout);
     tcase_add_test(to, test_binary_flags);
     tcase_add_test(to, test_sigterm_graceful);
