@@ -59,8 +59,9 @@ uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_s
                             const qs_calibration_set *set, double averaging_constant)
 {
     char text[128];
-    int n = snprintf(text, sizeof text, "calibration; build %016llx; ema %a",
-                     (unsigned long long)qs_cache_build_id(), averaging_constant);
+    int n = snprintf(text, sizeof text, "calibration; build %016llx; isa %s; ema %a",
+                     (unsigned long long)qs_cache_build_id(), qs_isa_name(qs_engine_isa()),
+                     averaging_constant);
     uint64_t h = qs_hash_bytes(0, onnx, size);
     h = qs_hash_bytes(h, text, n > 0 ? (size_t)n : 0);
     h = qs_cache_hash_preprocess(h, spec);

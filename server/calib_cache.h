@@ -13,7 +13,8 @@
 #include "quantserve/engine.h"
 
 /* Key of a calibration: the ONNX bytes, the preprocessing, the images' contents (in order), the
- * moving-average constant (it shapes the recorded statistics) and the build (qs_cache_build_id). The
+ * moving-average constant (it shapes the recorded statistics), the build (qs_cache_build_id)
+ * and the ISA (the fp32 kernels round differently per ISA). The
  * observer and its percentile are not in it: they are applied to the same statistics after, so
  * switching observers reuses the cache. (The engine also checks the model's hash on load.) */
 uint64_t qs_calib_cache_key(const void *onnx, size_t size, const qs_preprocess_spec *spec,

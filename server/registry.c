@@ -556,8 +556,9 @@ static qs_variant *reference_variant(qs_model_entry *m)
     return NULL;
 }
 
-/* Key of a report in the cache: everything its numbers depend on, the build included. The ISA is
- * in it because the fp32 kernels round differently per ISA (QUANTSERVE_ISA can change it). 0 when a file cannot be read (no caching then). */
+/* Key of a report in the cache: everything its numbers depend on, the build and the ISA (the
+ * fp32 kernels round differently per ISA) included. 0 when a file cannot be read (no caching
+ * then). */
 static uint64_t report_key(const qs_variant *v, const char *reference_onnx,
                            const qs_calibration_set *set)
 {
@@ -567,8 +568,8 @@ static uint64_t report_key(const qs_variant *v, const char *reference_onnx,
                      "report; build %016llx; isa %s; mode %d observer %d percentile %a ema %a "
                      "per_channel %d symmetric %d signed %d; calibration %016llx; keep",
                      (unsigned long long)qs_cache_build_id(), qs_isa_name(qs_engine_isa()),
-                     (int)c->mode,
-                     (int)c->observer, c->percentile, c->averaging_constant, c->per_channel,
+                     (int)c->mode, (int)c->observer, c->percentile, c->averaging_constant,
+                     c->per_channel,
                      c->symmetric_activations, c->signed_activations,
                      (unsigned long long)v->calibration_key);
     uint64_t h = qs_hash_bytes(0, text, n > 0 ? (size_t)n : 0);
@@ -675,8 +676,8 @@ static void make_report(qs_registry *r, qs_variant *v)
         if (st != QS_OK) {
             format_engine_error(msg, sizeof msg, st, &err);
             rep->status = QS_REPORT_FAILED;
-            snprintf(rep->reason, sizeof rep->reason, "cannot load the fp32 reference %.200s: %.240s",
-                     rep->reference_onnx, msg);
+            snprintf(rep->reason, sizeof rep->reason,
+                     "cannot load the fp32 reference %.200s: %.240s", rep->reference_onnx, msg);
             goto done;
         }
         fp32 = own;
