@@ -138,7 +138,7 @@ bool qs_cli_check_files(const qs_config *config, FILE *out)
         }
     }
     char *cache = qs_calib_cache_dir(config);
-    fprintf(out, "calibration cache: %s\n", cache ? cache : "off");
+    fprintf(out, "cache (calibrations, reports): %s\n", cache ? cache : "off");
     free(cache);
     fprintf(out, "%s\n", ok ? "config OK" : "config has missing files");
     return ok;

@@ -823,12 +823,12 @@ bool qs_registry_start(qs_registry *registry)
 {
     if (registry->loader_started)
         return true;
-    bool calibrates = false;
+    bool quantizes = false;
     for (size_t i = 0; i < registry->model_count; i++)
         for (size_t j = 0; j < registry->models[i].variant_count; j++)
-            calibrates |= registry->models[i].variants[j].cfg->mode == QS_MODE_STATIC;
-    if (calibrates)
-        QS_INFO("calibration cache: %s",
+            quantizes |= registry->models[i].variants[j].cfg->mode != QS_MODE_FP32;
+    if (quantizes)
+        QS_INFO("cache (calibrations, reports): %s",
                 registry->cache_dir ? registry->cache_dir
                                     : "off (cache.enabled is false, or no cache.dir and no $HOME)");
     if (pthread_create(&registry->loader, NULL, loader_main, registry) != 0) {
