@@ -1,4 +1,4 @@
-/* Calibration images: listing a folder or list file, decoding, preprocessing, observing. */
+/* Image sets: listing a folder or list file, hashing, decoding, preprocessing, feeding. */
 #include "calibration.h"
 
 #include <dirent.h>
@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Files bigger than this are not calibration images. */
@@ -158,21 +159,50 @@ static uint8_t *read_image(const char *path, size_t *size)
     return buf;
 }
 
-bool qs_calibration_run(qs_calibrator *cal, const qs_calibration_set *set,
-                        const qs_preprocess_spec *spec, const qs_tensor *input, size_t numel,
-                        const qs_image_limits *limits, const _Atomic bool *cancel, size_t *used,
-                        size_t *skipped, char *message, size_t message_size)
+uint64_t qs_calibration_set_hash(const qs_calibration_set *set, uint64_t seed)
+{
+    uint64_t h = qs_hash_bytes(seed, "images", 6);
+    for (size_t i = 0; i < set->count; i++) {
+        size_t size = 0;
+        uint8_t *bytes = read_image(set->paths[i], &size);
+        uint64_t n = bytes ? (uint64_t)size : UINT64_MAX;
+        h = qs_hash_bytes(h, &n, sizeof n);
+        if (bytes)
+            h = qs_hash_bytes(h, bytes, size);
+        free(bytes);
+    }
+    return h;
+}
+
+static void log_progress(const qs_image_feed_options *o, uint64_t now)
+{
+    qs_progress_view pv;
+    if (!o->progress)
+        return;
+    qs_progress_get(o->progress, now, &pv);
+    if (pv.eta_s >= 0.0)
+        QS_INFO("%s: %llu/%llu images (%.0f%%), %.1f images/s, ETA %.0f s", o->label,
+                (unsigned long long)pv.done, (unsigned long long)pv.total, pv.percent,
+                pv.images_per_s, pv.eta_s);
+}
+
+bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_options *o,
+                       qs_image_feed_fn feed, void *ctx, size_t *used, size_t *skipped,
+                       char *message, size_t message_size)
 {
     bool ok = false;
-    float *tensor = malloc(numel * sizeof *tensor);
+    float *tensor = malloc(o->numel * sizeof *tensor);
+    uint64_t interval = o->log_interval_ns ? o->log_interval_ns : UINT64_C(2000000000);
+    uint64_t last_log = qs_clock_ns();
     *used = *skipped = 0;
     if (!tensor) {
-        snprintf(message, message_size, "calibration: out of memory");
+        snprintf(message, message_size, "%s: out of memory", o->what);
         return false;
     }
     for (size_t i = 0; i < set->count; i++) {
-        if (cancel && atomic_load(cancel)) {
-            snprintf(message, message_size, "calibration cancelled: the server is shutting down");
+        if (o->cancel && atomic_load(o->cancel)) {
+            snprintf(message, message_size, "%s cancelled: the server is shutting down",
+                     o->what);
             goto cleanup;
         }
         size_t size = 0;
@@ -182,33 +212,41 @@ bool qs_calibration_run(qs_calibrator *cal, const qs_calibration_set *set,
         qs_image_error ierr;
         memset(&image, 0, sizeof image);
         memset(&ierr, 0, sizeof ierr);
-        qs_image_status st = readable
-                                 ? qs_image_decode(bytes, size, limits, spec->color, &image, &ierr)
-                                 : QS_IMAGE_CORRUPT;
+        qs_image_status st = readable ? qs_image_decode(bytes, size, o->limits, o->spec->color,
+                                                        &image, &ierr)
+                                      : QS_IMAGE_CORRUPT;
         free(bytes);
         if (st == QS_IMAGE_OK)
-            st = qs_preprocess_run(spec, &image, tensor, numel, NULL, 0, &ierr);
+            st = qs_preprocess_run(o->spec, &image, tensor, o->numel, NULL, 0, &ierr);
         qs_image_free(&image);
         if (st != QS_IMAGE_OK) {
-            QS_WARN("calibration: skipping %s: %s", set->paths[i],
+            QS_WARN("%s: skipping %s: %s", o->label, set->paths[i],
                     readable ? ierr.message : "cannot read the file");
             (*skipped)++;
-            continue;
+        } else {
+            qs_tensor t = *o->input;
+            t.data = tensor;
+            qs_error err;
+            qs_error_clear(&err);
+            qs_status qst = feed(ctx, &t, &err);
+            if (qst != QS_OK) {
+                snprintf(message, message_size, "%s on %s: %s: %s%s%s", o->what, set->paths[i],
+                         qs_status_to_string(qst), err.where, err.where[0] ? ": " : "",
+                         err.message);
+                goto cleanup;
+            }
+            (*used)++;
         }
-        qs_tensor t = *input;
-        t.data = tensor;
-        qs_error err;
-        qs_error_clear(&err);
-        qs_status qst = qs_calibrator_observe(cal, &t, 1, &err);
-        if (qst != QS_OK) {
-            snprintf(message, message_size, "calibration on %s: %s: %s%s%s", set->paths[i],
-                     qs_status_to_string(qst), err.where, err.where[0] ? ": " : "", err.message);
-            goto cleanup;
+        if (o->progress)
+            qs_progress_advance(o->progress);
+        uint64_t now = qs_clock_ns();
+        if (now - last_log >= interval && i + 1 < set->count) {
+            log_progress(o, now);
+            last_log = now;
         }
-        (*used)++;
     }
     if (*used == 0) {
-        snprintf(message, message_size, "calibration: none of the %zu images could be used",
+        snprintf(message, message_size, "%s: none of the %zu images could be used", o->what,
                  set->count);
         goto cleanup;
     }

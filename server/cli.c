@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "calib_cache.h"
 #include "config.h"
 #include "labels.h"
 #include "quantserve/engine.h"
@@ -95,6 +96,17 @@ static bool check_readable(FILE *out, const char *what, const char *path)
     return true;
 }
 
+/* A folder of images or a list file. */
+static bool check_image_source(FILE *out, const char *what, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+        fprintf(out, "  MISSING %s: %s\n", what, path);
+        return false;
+    }
+    return true;
+}
+
 bool qs_cli_check_files(const qs_config *config, FILE *out)
 {
     bool ok = true;
@@ -119,16 +131,15 @@ bool qs_cli_check_files(const qs_config *config, FILE *out)
                     j == m->default_variant ? " (default)" : "");
             if (v->onnx_overridden)
                 ok &= check_readable(out, "variant onnx", v->onnx);
-            if (v->has_calibration) {
-                struct stat st;
-                if (stat(v->calibration.images, &st) != 0 ||
-                    !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-                    fprintf(out, "  MISSING calibration images: %s\n", v->calibration.images);
-                    ok = false;
-                }
-            }
+            if (v->has_calibration)
+                ok &= check_image_source(out, "calibration images", v->calibration.images);
+            if (v->report_enabled && v->report.images)
+                ok &= check_image_source(out, "report images", v->report.images);
         }
     }
+    char *cache = qs_calib_cache_dir(config);
+    fprintf(out, "cache (calibrations, reports): %s\n", cache ? cache : "off");
+    free(cache);
     fprintf(out, "%s\n", ok ? "config OK" : "config has missing files");
     return ok;
 }

@@ -15,11 +15,27 @@ void qs_handle_health(qs_request *req)
     qs_respond_json(req, 200, body);
 }
 
+/* An image step at load (calibration, report), running or done; NULL before it starts. */
+static json_t *progress_json(const qs_progress *p, uint64_t now_ns)
+{
+    qs_progress_view pv;
+    qs_progress_get(p, now_ns, &pv);
+    if (!pv.started)
+        return NULL;
+    return json_pack("{s:I,s:I,s:f,s:f,s:f,s:o,s:b,s:s}", "done", (json_int_t)pv.done, "total",
+                     (json_int_t)pv.total, "percent", pv.percent, "elapsed_s", pv.elapsed_s,
+                     "images_per_s", pv.images_per_s, "eta_s",
+                     pv.eta_s >= 0.0 ? json_real(pv.eta_s) : json_null(), "finished",
+                     pv.finished, "source", pv.cached ? "cache" : "images");
+}
+
 /*
  * Ready means: the loader has finished with every variant, and every model's default variant is
  * READY (so every model answers POST /predict without a variant). A variant that failed to load
  * is listed with its reason but does not hold readiness back: it is settled, and retrying will not
- * change it. While anything is still loading the answer is 503 with the progress.
+ * change it. While anything is still loading the answer is 503 with the progress: variants
+ * counted by state, and for each variant its calibration and report over images (done/total,
+ * percent, images/s, ETA), running or finished.
  */
 void qs_handle_ready(qs_request *req)
 {
@@ -27,6 +43,7 @@ void qs_handle_ready(qs_request *req)
     json_t *models = json_array();
     size_t total = 0, ready = 0, failed = 0, loading = 0;
     bool defaults_ready = true;
+    uint64_t now_ns = qs_clock_ns();
     for (size_t i = 0; i < qs_registry_model_count(reg); i++) {
         qs_model_entry *m = qs_registry_model(reg, i);
         json_t *variants = json_array();
@@ -38,6 +55,12 @@ void qs_handle_ready(qs_request *req)
                                    "default", j == m->cfg->default_variant);
             if (st == QS_LOAD_FAILED)
                 json_object_set_new(jv, "reason", json_string(v->reason));
+            json_t *cal = progress_json(&v->calibration_progress, now_ns);
+            if (cal)
+                json_object_set_new(jv, "calibration", cal);
+            json_t *rep = progress_json(&v->report_progress, now_ns);
+            if (rep)
+                json_object_set_new(jv, "report", rep);
             json_array_append_new(variants, jv);
             total++;
             if (st == QS_LOAD_READY)

@@ -1,4 +1,5 @@
-/* GET /models, /models/{name}, /models/{name}/size and /models/{name}/stats: what is served and how. */
+/* GET /models, /models/{name}, /models/{name}/size, /models/{name}/stats and
+ * /models/{name}/quantization: what is served, how, and what int8 costs in accuracy. */
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -130,9 +131,16 @@ static json_t *made_json(const qs_variant *v)
         json_t *cal = json_pack("{s:s,s:i}", "images", c->calibration.images, "count",
                                 c->calibration.count);
         if (qs_variant_state(v) == QS_LOAD_READY) {
+            json_object_set_new(cal, "source",
+                                json_string(v->calibration_cached ? "cache" : "images"));
             json_object_set_new(cal, "used", json_integer((json_int_t)v->calibration_used));
-            json_object_set_new(cal, "skipped", json_integer((json_int_t)v->calibration_skipped));
+            json_object_set_new(cal, "skipped",
+                                v->calibration_cached
+                                    ? json_null()
+                                    : json_integer((json_int_t)v->calibration_skipped));
             json_object_set_new(cal, "ms", json_real(v->calibration_ms));
+            json_object_set_new(cal, "cache_file",
+                                v->cache_path ? json_string(v->cache_path) : json_null());
         }
         json_object_set_new(j, "calibration", cal);
         break;
@@ -270,6 +278,13 @@ static json_t *ratio(uint64_t fp32, uint64_t other)
     return other ? json_real((double)fp32 / (double)other) : json_null();
 }
 
+/* What a ready variant keeps in memory: the kernels' packed weights, the constants a run reads
+ * directly, and every session's activation arena. */
+static uint64_t resident_bytes(const qs_variant *v)
+{
+    return v->info.packed_bytes + v->info.held_bytes + v->arena_bytes;
+}
+
 void qs_handle_model_size(qs_request *req)
 {
     qs_model_entry *m = model_or_404(req);
@@ -294,16 +309,17 @@ void qs_handle_model_size(qs_request *req)
         bool ready = st == QS_LOAD_READY;
         bytes_pair(jv, "onnx_file", ready ? v->info.file_bytes : file_size(v->cfg->onnx));
         if (ready) {
-            uint64_t resident = v->info.packed_bytes + v->arena_bytes;
+            uint64_t resident = resident_bytes(v);
             bytes_pair(jv, "parameter", v->info.weight_bytes);
             bytes_pair(jv, "resident", resident);
             bytes_pair(jv, "packed_weight", v->info.packed_bytes);
+            bytes_pair(jv, "held_weight", v->info.held_bytes);
             bytes_pair(jv, "arena", v->arena_bytes);
             json_object_set_new(jv, "sessions", json_integer((json_int_t)v->session_count));
             json_object_set_new(jv, "parameter_count",
                                 json_integer((json_int_t)v->info.parameter_count));
             if (fp32 && v->cfg->mode != QS_MODE_FP32) {
-                uint64_t fres = fp32->info.packed_bytes + fp32->arena_bytes;
+                uint64_t fres = resident_bytes(fp32);
                 json_object_set_new(
                     jv, "fp32_ratio",
                     json_pack("{s:s,s:o,s:o,s:o}", "reference", fp32->cfg->name, "parameter",
@@ -358,4 +374,125 @@ void qs_handle_model_stats(qs_request *req)
                     json_pack("{s:s,s:i,s:I,s:o}", "model", m->cfg->name, "window_s",
                               req->app->config->stats.window_s, "uptime_s",
                               (json_int_t)(now - req->app->start_s), "variants", variants));
+}
+
+/* ---- GET /models/{name}/quantization ------------------------------------------------------------------ */
+
+/* JSON number, or null for NaN and infinities (which JSON cannot carry). */
+static json_t *number(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+/* How the ranges of a layer were chosen, as the recipe says. */
+static void layer_observer(const qs_variant_config *c, char *buf, size_t size)
+{
+    switch (c->mode) {
+    case QS_MODE_STATIC:
+        if (c->observer == QS_CFG_OBSERVER_PERCENTILE)
+            snprintf(buf, size, "percentile %g", c->percentile);
+        else if (c->observer == QS_CFG_OBSERVER_MOVING_MINMAX)
+            snprintf(buf, size, "moving_minmax %g", c->averaging_constant);
+        else
+            snprintf(buf, size, "%s", qs_cfg_observer_to_string(c->observer));
+        break;
+    case QS_MODE_QDQ: snprintf(buf, size, "from the QDQ file"); break;
+    case QS_MODE_DYNAMIC: snprintf(buf, size, "per-run min/max"); break;
+    case QS_MODE_FP32:
+    case QS_MODE_COUNT: snprintf(buf, size, "none"); break;
+    }
+}
+
+static json_t *layers_json(const qs_variant *v)
+{
+    const qs_variant_report *rep = &v->report;
+    char observer[64];
+    layer_observer(v->cfg, observer, sizeof observer);
+    json_t *a = json_array();
+    for (size_t i = 0; i < rep->layer_count; i++) {
+        const qs_report_layer *l = &rep->layers[i];
+        json_t *row = json_pack("{s:I,s:s,s:s,s:o,s:i,s:s,s:o,s:o,s:o,s:I}", "rank",
+                                (json_int_t)(i + 1), "name", l->name, "op", l->op, "scale",
+                                number(l->scale), "zero_point", (int)l->zero_point, "observer",
+                                observer, "clipped", number(l->clipped), "sqnr_db",
+                                number(l->sqnr_db), "cosine", number(l->cosine), "elements",
+                                (json_int_t)l->elements);
+        if (row)
+            json_array_append_new(a, row);
+    }
+    return a;
+}
+
+/* The report of one int8 variant, in whatever state it is. */
+static json_t *report_of(const qs_variant *v)
+{
+    qs_load_state st = qs_variant_state(v);
+    if (st == QS_LOAD_FAILED)
+        return json_pack("{s:s,s:s}", "status", "failed", "reason",
+                         "the variant failed to load (see the variant's reason)");
+    if (st != QS_LOAD_READY)
+        return json_pack("{s:s,s:s}", "status", qs_report_status_to_string(QS_REPORT_PENDING),
+                         "reason", "computed at load, after calibration and warm-up");
+    const qs_variant_report *rep = &v->report;
+    json_t *j = json_pack("{s:s}", "status", qs_report_status_to_string(rep->status));
+    if (rep->status != QS_REPORT_READY) {
+        json_object_set_new(j, "reason", json_string(rep->reason));
+        return j;
+    }
+    const qs_model_agreement *a = &rep->agreement;
+    json_object_set_new(j, "images",
+                        json_pack("{s:s,s:s,s:I,s:I,s:I}", "source", rep->images, "from",
+                                  rep->images_from, "listed", (json_int_t)rep->requested, "used",
+                                  (json_int_t)rep->used, "skipped", (json_int_t)rep->skipped));
+    json_object_set_new(j, "reference",
+                        json_pack("{s:o,s:s}", "variant",
+                                  rep->reference[0] ? json_string(rep->reference) : json_null(),
+                                  "onnx", rep->reference_onnx));
+    json_object_set_new(j, "source", json_string(rep->cached ? "cache" : "computed"));
+    json_object_set_new(j, "ms", json_real(rep->ms));
+    json_object_set_new(j, "model",
+                        json_pack("{s:I,s:o,s:o,s:o}", "samples", (json_int_t)a->samples,
+                                  "top1_agreement", number(a->top1_agreement), "top5_overlap",
+                                  number(a->top5_overlap), "mean_kl", number(a->mean_kl)));
+    json_object_set_new(j, "layer_count", json_integer((json_int_t)rep->layer_count));
+    json_object_set_new(j, "layers", layers_json(v));
+    const char *note = NULL;
+    if (v->cfg->mode == QS_MODE_DYNAMIC)
+        note = "dynamic quantization picks activation ranges per run: there are no fixed "
+               "per-layer scales to compare, only the model-level agreement";
+    else if (v->cfg->mode == QS_MODE_QDQ)
+        note = "layers are matched by value name with the fp32 reference; a QDQ file whose "
+               "activations are named differently from the fp32 file shows only the names "
+               "they share";
+    if (note)
+        json_object_set_new(j, "note", json_string(note));
+    return j;
+}
+
+void qs_handle_model_quantization(qs_request *req)
+{
+    qs_model_entry *m = model_or_404(req);
+    if (!m)
+        return;
+    json_t *variants = json_array();
+    for (size_t j = 0; j < m->variant_count; j++) {
+        const qs_variant *v = &m->variants[j];
+        if (v->cfg->mode == QS_MODE_FP32)
+            continue;
+        json_t *jv = variant_brief(v, j == m->cfg->default_variant);
+        json_object_set_new(jv, "recipe", made_json(v));
+        json_object_set_new(jv, "report", report_of(v));
+        json_array_append_new(variants, jv);
+    }
+    json_t *body = json_pack("{s:s,s:s,s:o}", "model", m->cfg->name, "state", model_state(m),
+                             "variants", variants);
+    if (body && json_array_size(variants) == 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "model \"%s\" has no int8 variant (every variant is fp32): nothing is "
+                 "quantized, so there is nothing to report",
+                 m->cfg->name);
+        json_object_set_new(body, "message", json_string(msg));
+    }
+    qs_respond_json(req, 200, body);
 }

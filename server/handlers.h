@@ -10,11 +10,13 @@
 void qs_handle_health(qs_request *req);
 void qs_handle_ready(qs_request *req);
 
-/* handler_models.c: GET /models, /models/{name}, /models/{name}/size, /models/{name}/stats */
+/* handler_models.c: GET /models, /models/{name}, /models/{name}/size, /models/{name}/stats,
+ * /models/{name}/quantization */
 void qs_handle_models(qs_request *req);
 void qs_handle_model(qs_request *req);
 void qs_handle_model_size(qs_request *req);
 void qs_handle_model_stats(qs_request *req);
+void qs_handle_model_quantization(qs_request *req);
 
 /* handler_predict.c: POST /predict, POST /models/{name}/predict */
 bool qs_predict_begin(qs_request *req);

@@ -146,6 +146,11 @@ static const cfg_field stats_fields[] = {
     FIELD_I32("window_s", qs_config, stats.window_s, 1, 3600, 60),
 };
 
+static const cfg_field cache_fields[] = {
+    FIELD_BOOL("enabled", qs_config, cache.enabled, 1),
+    FIELD_PATH("dir", qs_config, cache.dir, false),
+};
+
 static const cfg_field model_fields[] = {
     {.key = "name", .type = F_STRING, .offset = offsetof(qs_model_config, name), .required = true},
     FIELD_PATH("onnx", qs_model_config, onnx, true),
@@ -177,10 +182,15 @@ static const cfg_field variant_fields[] = {
     FIELD_BOOL("symmetric_activations", qs_variant_config, symmetric_activations, 0),
     FIELD_BOOL("signed_activations", qs_variant_config, signed_activations, 0),
 };
-static const char *const variant_custom[] = {"calibration", "keep_fp32", NULL};
+static const char *const variant_custom[] = {"calibration", "keep_fp32", "report", NULL};
 
 static const cfg_field calibration_fields[] = {
     FIELD_PATH("images", qs_calibration_config, images, true),
+    FIELD_I32("count", qs_calibration_config, count, 1, 100000, 100),
+};
+
+static const cfg_field report_fields[] = {
+    FIELD_PATH("images", qs_calibration_config, images, false),
     FIELD_I32("count", qs_calibration_config, count, 1, 100000, 100),
 };
 
@@ -200,6 +210,7 @@ static const mode_option mode_options[] = {
     {"signed_activations", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
     {"keep_fp32",
      {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true, [QS_MODE_QDQ] = true}},
+    {"report", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true, [QS_MODE_QDQ] = true}},
 };
 
 /* ---- parsing context and errors ------------------------------------------------------------- */
@@ -720,6 +731,34 @@ static bool parse_keep_fp32(parse_ctx *ctx, const json_t *var, const char *path,
     return true;
 }
 
+/* "report": true or absent (on: calibration images for static), false (off), or
+ * {"images": PATH, "count": N}. Called after the calibration is parsed. */
+static bool parse_report(parse_ctx *ctx, const json_t *var, const char *path,
+                         qs_variant_config *out)
+{
+    char kp[160];
+    join_key(kp, sizeof kp, path, "report");
+    const json_t *v = json_object_get(var, "report");
+    out->report_enabled = out->mode != QS_MODE_FP32;
+    out->report.count = out->has_calibration ? out->calibration.count : 100;
+    if (!v || json_is_null(v) || json_is_true(v))
+        return true;
+    if (json_is_false(v)) {
+        out->report_enabled = false;
+        return true;
+    }
+    if (!json_is_object(v))
+        return fail(ctx, QS_CONFIG_ERR_INVALID, kp,
+                    "expected true, false or {\"images\": PATH, \"count\": N}, got %s",
+                    json_type_name(v));
+    if (!parse_fields(ctx, v, kp, report_fields, COUNT_OF(report_fields), NULL, &out->report))
+        return false;
+    const json_t *count = json_object_get(v, "count");
+    if (!out->report.images && (!count || json_is_null(count)))
+        out->report.count = out->has_calibration ? out->calibration.count : 100;
+    return true;
+}
+
 static bool parse_variant(parse_ctx *ctx, const json_t *var, const char *path,
                           const qs_model_config *model, qs_variant_config *out)
 {
@@ -766,7 +805,7 @@ static bool parse_variant(parse_ctx *ctx, const json_t *var, const char *path,
             return false;
         out->has_calibration = true;
     }
-    if (!parse_keep_fp32(ctx, var, path, out))
+    if (!parse_keep_fp32(ctx, var, path, out) || !parse_report(ctx, var, path, out))
         return false;
     out->onnx_overridden = out->onnx != NULL;
     if (!out->onnx) {
@@ -894,8 +933,8 @@ static bool valid_listen(const char *addr)
     return inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1;
 }
 
-static const char *const top_custom[] = {"server", "workers", "limits", "log", "stats", "models",
-                                         NULL};
+static const char *const top_custom[] = {"server", "workers", "limits", "log", "stats", "cache",
+                                         "models", NULL};
 
 typedef struct {
     const char *key;
@@ -911,6 +950,7 @@ static bool parse_root(parse_ctx *ctx, const json_t *root, qs_config *cfg)
         {"limits", limits_fields, COUNT_OF(limits_fields)},
         {"log", log_fields, COUNT_OF(log_fields)},
         {"stats", stats_fields, COUNT_OF(stats_fields)},
+        {"cache", cache_fields, COUNT_OF(cache_fields)},
     };
     if (!json_is_object(root))
         return fail(ctx, QS_CONFIG_ERR_INVALID, "(top level)", "expected an object, got %s",
@@ -1044,6 +1084,7 @@ static void variant_config_free(qs_variant_config *v)
     free(v->name);
     free(v->onnx);
     free(v->calibration.images);
+    free(v->report.images);
     for (size_t i = 0; i < v->keep_fp32_count; i++)
         free(v->keep_fp32[i]);
     free(v->keep_fp32);
@@ -1066,6 +1107,7 @@ void qs_config_free(qs_config *config)
     }
     free(config->models);
     free(config->server.listen);
+    free(config->cache.dir);
     free(config->path);
     free(config->dir);
     free(config);
@@ -1129,6 +1171,17 @@ qs_config_status qs_config_apply_env(qs_config *config, qs_getenv_fn getenv_fn,
         }
         return QS_CONFIG_ERR_INVALID;
     }
+    char *cache_dir = NULL;
+    bool cache_off = false;
+    if ((v = getenv_fn("QUANTSERVE_CACHE_DIR")) && v[0]) {
+        if (strcmp(v, "off") == 0) {
+            cache_off = true;
+        } else {
+            cache_dir = strdup(v);
+            if (!cache_dir)
+                return QS_CONFIG_ERR_NO_MEMORY;
+        }
+    }
     char *listen = NULL;
     if ((v = getenv_fn("QUANTSERVE_LISTEN"))) {
         if (!valid_listen(v)) {
@@ -1137,13 +1190,23 @@ qs_config_status qs_config_apply_env(qs_config *config, qs_getenv_fn getenv_fn,
                 snprintf(err->message, sizeof err->message,
                          "\"%.64s\" is not an IPv4 or IPv6 address", v);
             }
+            free(cache_dir);
             return QS_CONFIG_ERR_INVALID;
         }
         listen = strdup(v);
-        if (!listen)
+        if (!listen) {
+            free(cache_dir);
             return QS_CONFIG_ERR_NO_MEMORY;
+        }
         free(config->server.listen);
         config->server.listen = listen;
+    }
+    if (cache_dir) {
+        free(config->cache.dir);
+        config->cache.dir = cache_dir;
+        config->cache.enabled = true;
+    } else if (cache_off) {
+        config->cache.enabled = false;
     }
     config->server.port = port;
     config->workers.intra_op_threads = threads;

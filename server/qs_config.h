@@ -146,6 +146,11 @@ typedef struct {
     bool signed_activations;
     bool has_calibration;
     qs_calibration_config calibration;
+    /* The fp32-vs-int8 report computed at load (int8 modes). report_enabled false: none.
+     * report.images NULL: the calibration images (static), else no report for lack of images;
+     * report.count: images used (defaults to calibration.count when they are the images). */
+    bool report_enabled;
+    qs_calibration_config report;
     char **keep_fp32;       /* node names or op types left in float */
     size_t keep_fp32_count;
 } qs_variant_config;
@@ -192,6 +197,11 @@ typedef struct {
     struct {
         int32_t window_s;
     } stats;
+    struct {
+        bool enabled;       /* calibration cache on (default) */
+        char *dir;          /* absolute or as given by QUANTSERVE_CACHE_DIR; NULL: the default
+                             * ($XDG_CACHE_HOME/quantserve, else $HOME/.cache/quantserve) */
+    } cache;
     qs_model_config *models;
     size_t model_count;
 } qs_config;
@@ -216,8 +226,8 @@ void qs_config_free(qs_config *config);
 typedef const char *(*qs_getenv_fn)(const char *name);
 
 /* Apply QUANTSERVE_PORT, QUANTSERVE_LISTEN, QUANTSERVE_THREADS (workers.intra_op_threads),
- * QUANTSERVE_WORKERS (workers.count) and QUANTSERVE_LOG_LEVEL with the bounds of the keys they
- * replace. `getenv_fn` NULL means getenv. On error the config is left unchanged and err.key is the
+ * QUANTSERVE_WORKERS (workers.count), QUANTSERVE_LOG_LEVEL and QUANTSERVE_CACHE_DIR (cache.dir;
+ * "off" disables the cache) with the bounds of the keys they replace. `getenv_fn` NULL means getenv. On error the config is left unchanged and err.key is the
  * variable's name. */
 qs_config_status qs_config_apply_env(qs_config *config, qs_getenv_fn getenv_fn,
                                      qs_config_error *err);

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "calib_cache.h"
 #include "calibration.h"
 #include "clock.h"
 #include "log.h"
@@ -18,6 +20,7 @@ struct qs_registry {
     size_t session_count;
     int32_t intra_op_threads;
     qs_image_limits limits;
+    char *cache_dir;            /* calibration cache directory, NULL without a cache */
     pthread_t loader;
     bool loader_started;
     _Atomic bool stop;
@@ -105,6 +108,7 @@ qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
     if (!r->models)
         goto fail;
     r->model_count = config->model_count;
+    r->cache_dir = qs_calib_cache_dir(config);
     for (size_t i = 0; i < config->model_count; i++) {
         qs_model_entry *m = &r->models[i];
         m->cfg = &config->models[i];
@@ -416,13 +420,66 @@ cleanup:
     return buf;
 }
 
-/* Static int8: observe the calibration images through an fp32 run of the model. */
+/* The batch-1 tensor the model's preprocessing produces. */
+static bool pipeline_input(qs_variant *v, qs_tensor *input, size_t *numel)
+{
+    uint32_t shape[4];
+    qs_image_error ierr;
+    if (qs_preprocess_output_shape(&v->model->spec, 256, 256, shape, numel, &ierr) !=
+        QS_IMAGE_OK)
+        return fail_variant(v, "preprocessing: %s", ierr.message);
+    memset(input, 0, sizeof *input);
+    input->dtype = QS_DTYPE_FLOAT32;
+    input->rank = 4;
+    for (int d = 0; d < 4; d++)
+        input->dims[d] = shape[d];
+    return true;
+}
+
+static qs_status feed_calibrator(void *ctx, const qs_tensor *input, qs_error *err)
+{
+    return qs_calibrator_observe(ctx, input, 1, err);
+}
+
+/* Calibration cache lookup: true when the calibrator now holds the cached statistics. */
+static bool calibration_cache_hit(qs_registry *r, qs_variant *v, qs_calibrator *cal,
+                                  const uint8_t *onnx, size_t size, const qs_calibration_set *set)
+{
+    const qs_model_entry *m = v->model;
+    char path[4096];
+    uint64_t key = qs_calib_cache_key(onnx, size, &m->spec, set, v->cfg->averaging_constant);
+    v->calibration_key = key;
+    if (!qs_calib_cache_path(r->cache_dir, m->cfg->name, v->cfg->name, key, QS_CACHE_CALIBRATION,
+                             path, sizeof path))
+        return false;
+    free(v->cache_path);
+    v->cache_path = strdup(path);
+    if (!v->cache_path || access(path, R_OK) != 0)
+        return false;
+    qs_error err;
+    qs_error_clear(&err);
+    qs_status st = qs_calibrator_load(cal, path, &err);
+    if (st != QS_OK) {
+        QS_WARN("model %s variant %s: calibration cache %s unusable (%s: %s); calibrating again",
+                m->cfg->name, v->cfg->name, path, qs_status_to_string(st), err.message);
+        return false;
+    }
+    v->calibration_used = (size_t)qs_calibrator_samples(cal);
+    v->calibration_skipped = 0;
+    v->calibration_cached = true;
+    QS_INFO("model %s variant %s: calibration cache hit: %s (%zu images)", m->cfg->name,
+            v->cfg->name, path, v->calibration_used);
+    return true;
+}
+
+/* Static int8: the calibration cache, else observe the calibration images through an fp32 run
+ * of the model (and save the statistics to the cache). */
 static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *onnx, size_t size,
                                 const qs_quant_options *q)
 {
     const qs_model_entry *m = v->model;
     qs_calibration_set set;
-    char msg[512];
+    char msg[512], label[200];
     qs_calibrator *cal = NULL;
     uint64_t t0 = qs_clock_ns();
     set_state(v, QS_LOAD_CALIBRATING);
@@ -435,29 +492,34 @@ static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *on
         QS_WARN("model %s variant %s: calibration.count is %d but %s has %zu images; using them all",
                 m->cfg->name, v->cfg->name, v->cfg->calibration.count, v->cfg->calibration.images,
                 set.available);
-    uint32_t shape[4];
+    qs_tensor input;
     size_t numel = 0;
-    qs_image_error ierr;
     qs_error err;
     qs_error_clear(&err);
-    if (qs_preprocess_output_shape(&m->spec, 256, 256, shape, &numel, &ierr) != QS_IMAGE_OK) {
-        fail_variant(v, "preprocessing: %s", ierr.message);
+    if (!pipeline_input(v, &input, &numel))
         goto cleanup;
-    }
-    qs_tensor input;
-    memset(&input, 0, sizeof input);
-    input.dtype = QS_DTYPE_FLOAT32;
-    input.rank = 4;
-    for (int d = 0; d < 4; d++)
-        input.dims[d] = shape[d];
     qs_status st = qs_calibrator_create(onnx, size, q, &cal, &err);
     if (st != QS_OK) {
         format_engine_error(msg, sizeof msg, st, &err);
         fail_variant(v, "cannot create the calibrator: %s", msg);
         goto cleanup;
     }
-    if (!qs_calibration_run(cal, &set, &m->spec, &input, numel, &r->limits, &r->stop,
-                            &v->calibration_used, &v->calibration_skipped, msg, sizeof msg)) {
+    if (r->cache_dir && calibration_cache_hit(r, v, cal, onnx, size, &set)) {
+        qs_progress_cached(&v->calibration_progress, v->calibration_used, qs_clock_ns());
+        v->calibration_ms = qs_ns_to_ms(qs_clock_ns() - t0);
+        goto cleanup;
+    }
+    snprintf(label, sizeof label, "model %s variant %s: calibrating", m->cfg->name, v->cfg->name);
+    qs_image_feed_options fo = {.spec = &m->spec, .input = &input, .numel = numel,
+                                .limits = &r->limits, .cancel = &r->stop,
+                                .progress = &v->calibration_progress, .what = "calibration",
+                                .label = label};
+    QS_INFO("%s on %zu images from %s", label, set.count, v->cfg->calibration.images);
+    qs_progress_begin(&v->calibration_progress, set.count, qs_clock_ns());
+    bool ok = qs_image_set_feed(&set, &fo, feed_calibrator, cal, &v->calibration_used,
+                                &v->calibration_skipped, msg, sizeof msg);
+    qs_progress_end(&v->calibration_progress, qs_clock_ns());
+    if (!ok) {
         fail_variant(v, "%s", msg);
         qs_calibrator_free(cal);
         cal = NULL;
@@ -467,9 +529,182 @@ static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *on
     QS_INFO("model %s variant %s: calibrated on %zu images in %.0f ms (%zu skipped)",
             m->cfg->name, v->cfg->name, v->calibration_used, v->calibration_ms,
             v->calibration_skipped);
+    if (v->cache_path) {
+        if (qs_calib_cache_store(cal, r->cache_dir, m->cfg->name, v->cfg->name, v->cache_path,
+                                 msg, sizeof msg)) {
+            QS_INFO("model %s variant %s: calibration cache written: %s", m->cfg->name,
+                    v->cfg->name, v->cache_path);
+        } else {
+            QS_WARN("model %s variant %s: calibration cache not written: %s (set cache.dir or "
+                    "QUANTSERVE_CACHE_DIR to a writable folder, or cache.enabled to false)",
+                    m->cfg->name, v->cfg->name, msg);
+            free(v->cache_path);
+            v->cache_path = NULL;
+        }
+    }
 cleanup:
     qs_calibration_set_free(&set);
     return cal;
+}
+
+/* The model's fp32 variant the report compares with: the first variant in mode fp32. */
+static qs_variant *reference_variant(qs_model_entry *m)
+{
+    for (size_t j = 0; j < m->variant_count; j++)
+        if (m->variants[j].cfg->mode == QS_MODE_FP32)
+            return &m->variants[j];
+    return NULL;
+}
+
+/* Key of a report in the cache: everything its numbers depend on, the build and the ISA (the
+ * fp32 kernels round differently per ISA) included. 0 when a file cannot be read (no caching
+ * then). */
+static uint64_t report_key(const qs_variant *v, const char *reference_onnx,
+                           const qs_calibration_set *set)
+{
+    const qs_variant_config *c = v->cfg;
+    char text[256];
+    int n = snprintf(text, sizeof text,
+                     "report; build %016llx; isa %s; mode %d observer %d percentile %a ema %a "
+                     "per_channel %d symmetric %d signed %d; calibration %016llx; keep",
+                     (unsigned long long)qs_cache_build_id(), qs_isa_name(qs_engine_isa()),
+                     (int)c->mode, (int)c->observer, c->percentile, c->averaging_constant,
+                     c->per_channel,
+                     c->symmetric_activations, c->signed_activations,
+                     (unsigned long long)v->calibration_key);
+    uint64_t h = qs_hash_bytes(0, text, n > 0 ? (size_t)n : 0);
+    for (size_t i = 0; i < c->keep_fp32_count; i++)
+        h = qs_hash_bytes(h, c->keep_fp32[i], strlen(c->keep_fp32[i]) + 1);
+    if (!qs_cache_hash_file(c->onnx, &h) || !qs_cache_hash_file(reference_onnx, &h))
+        return 0;
+    h = qs_cache_hash_preprocess(h, &v->model->spec);
+    h = qs_calibration_set_hash(set, h);
+    return h ? h : 1;
+}
+
+/* Report cache lookup: true when the report was read from the cache. Sets *path (empty when
+ * there is no cache for this report). */
+static bool report_cache_hit(qs_registry *r, qs_variant *v, const qs_calibration_set *set,
+                             uint64_t *key, char *path, size_t path_size)
+{
+    const qs_model_entry *m = v->model;
+    char msg[512];
+    path[0] = '\0';
+    /* A static variant's report is only cacheable when its calibration was keyed. */
+    if (!r->cache_dir || (v->cfg->mode == QS_MODE_STATIC && !v->calibration_key))
+        return false;
+    *key = report_key(v, v->report.reference_onnx, set);
+    if (!*key || !qs_calib_cache_path(r->cache_dir, m->cfg->name, v->cfg->name, *key,
+                                      QS_CACHE_REPORT, path, path_size)) {
+        path[0] = '\0';
+        return false;
+    }
+    if (access(path, R_OK) != 0)
+        return false;
+    if (!qs_variant_report_load(&v->report, *key, path, msg, sizeof msg)) {
+        QS_WARN("model %s variant %s: report cache unusable (%s); computing it again",
+                m->cfg->name, v->cfg->name, msg);
+        return false;
+    }
+    qs_progress_cached(&v->report_progress, v->report.used, qs_clock_ns());
+    QS_INFO("model %s variant %s: report cache hit: %s", m->cfg->name, v->cfg->name, path);
+    return true;
+}
+
+static void log_report(const qs_variant *v, const char *label)
+{
+    const qs_variant_report *rep = &v->report;
+    char worst[200] = "no per-layer rows";
+    if (rep->layer_count)
+        snprintf(worst, sizeof worst, "worst layer %.150s (SQNR %.1f dB)", rep->layers[0].name,
+                 rep->layers[0].sqnr_db);
+    QS_INFO("%s on %zu images in %.0f ms: top-1 agreement %.2f%%, top-5 overlap %.2f%%, "
+            "mean KL %.3g; %s",
+            label, rep->used, rep->ms, 100.0 * rep->agreement.top1_agreement,
+            100.0 * rep->agreement.top5_overlap, rep->agreement.mean_kl, worst);
+}
+
+/* The fp32-vs-int8 report of an int8 variant, on its report images (by default the calibration
+ * images), from the cache when it holds one for exactly this variant and these images. Its
+ * failure is recorded in the report; the variant still serves. */
+static void make_report(qs_registry *r, qs_variant *v)
+{
+    qs_model_entry *m = v->model;
+    qs_variant_report *rep = &v->report;
+    const qs_variant_config *c = v->cfg;
+    if (c->mode == QS_MODE_FP32 || !c->report_enabled) {
+        rep->status = QS_REPORT_OFF;
+        snprintf(rep->reason, sizeof rep->reason, "%s",
+                 c->mode == QS_MODE_FP32 ? "an fp32 variant has nothing to compare"
+                                         : "switched off in the config (\"report\": false)");
+        return;
+    }
+    rep->images = c->report.images ? c->report.images
+                                   : c->has_calibration ? c->calibration.images : NULL;
+    rep->images_from = c->report.images ? "report.images" : "calibration";
+    if (!rep->images) {
+        rep->status = QS_REPORT_NONE;
+        snprintf(rep->reason, sizeof rep->reason,
+                 "no images to compare on: mode %s has no calibration images; set "
+                 "\"report\": {\"images\": PATH} to get one",
+                 qs_variant_mode_to_string(c->mode));
+        return;
+    }
+    set_state(v, QS_LOAD_REPORTING);
+    qs_variant *ref = reference_variant(m);
+    const qs_model *fp32 = NULL;
+    qs_model *own = NULL;
+    qs_calibration_set set = {0};
+    char label[200], path[4096], msg[512];
+    uint64_t key = 0;
+    rep->reference_onnx = ref ? ref->cfg->onnx : m->cfg->onnx;
+    if (ref)
+        snprintf(rep->reference, sizeof rep->reference, "%s", ref->cfg->name);
+    if (!qs_calibration_set_load(rep->images, c->report.count, &set, rep->reason,
+                                 sizeof rep->reason)) {
+        rep->status = QS_REPORT_FAILED;
+        goto done;
+    }
+    if (report_cache_hit(r, v, &set, &key, path, sizeof path))
+        goto done;
+    if (ref && qs_variant_state(ref) == QS_LOAD_READY) {
+        fp32 = ref->engine;
+    } else {
+        qs_error err;
+        qs_error_clear(&err);
+        qs_status st = qs_model_load_file(rep->reference_onnx, NULL, &own, &err);
+        if (st != QS_OK) {
+            format_engine_error(msg, sizeof msg, st, &err);
+            rep->status = QS_REPORT_FAILED;
+            snprintf(rep->reason, sizeof rep->reason,
+                     "cannot load the fp32 reference %.200s: %.240s", rep->reference_onnx, msg);
+            goto done;
+        }
+        fp32 = own;
+    }
+    snprintf(label, sizeof label, "model %s variant %s: report", m->cfg->name, c->name);
+    qs_image_feed_options fo = {.spec = &m->spec, .input = &v->input, .numel = v->input_numel,
+                                .limits = &r->limits, .cancel = &r->stop,
+                                .progress = &v->report_progress, .what = "report",
+                                .label = label};
+    qs_progress_begin(&v->report_progress, set.count, qs_clock_ns());
+    bool ok = qs_variant_report_compute(rep, fp32, v->engine, &set, &fo);
+    qs_progress_end(&v->report_progress, qs_clock_ns());
+    if (!ok)
+        goto done;
+    log_report(v, label);
+    if (path[0] && (!qs_cache_make_dir(r->cache_dir, msg, sizeof msg) ||
+                    !qs_variant_report_save(rep, key, path, msg, sizeof msg)))
+        QS_WARN("model %s variant %s: report cache not written: %s", m->cfg->name, c->name,
+                msg);
+    else if (path[0])
+        qs_cache_remove_stale(r->cache_dir, m->cfg->name, c->name, QS_CACHE_REPORT, path);
+done:
+    if (rep->status == QS_REPORT_FAILED)
+        QS_WARN("model %s variant %s: no fp32-vs-int8 report: %s", m->cfg->name, c->name,
+                rep->reason);
+    qs_calibration_set_free(&set);
+    qs_model_free(own);
 }
 
 static qs_variant_kind engine_variant(qs_variant_mode mode)
@@ -548,6 +783,7 @@ static void load_variant(qs_registry *r, qs_variant *v)
     if (!warm_up(v))
         return;
     v->warmup_ms = qs_ns_to_ms(qs_clock_ns() - t1);
+    make_report(r, v);
     /* Publish first: whoever reads the log line can use the variant at once. */
     set_state(v, QS_LOAD_READY);
     QS_INFO("model %s variant %s ready: %zu classes, loaded in %.1f ms, warmed up in %.1f ms",
@@ -587,6 +823,14 @@ bool qs_registry_start(qs_registry *registry)
 {
     if (registry->loader_started)
         return true;
+    bool quantizes = false;
+    for (size_t i = 0; i < registry->model_count; i++)
+        for (size_t j = 0; j < registry->models[i].variant_count; j++)
+            quantizes |= registry->models[i].variants[j].cfg->mode != QS_MODE_FP32;
+    if (quantizes)
+        QS_INFO("cache (calibrations, reports): %s",
+                registry->cache_dir ? registry->cache_dir
+                                    : "off (cache.enabled is false, or no cache.dir and no $HOME)");
     if (pthread_create(&registry->loader, NULL, loader_main, registry) != 0) {
         for (size_t i = 0; i < registry->model_count; i++)
             for (size_t j = 0; j < registry->models[i].variant_count; j++)
@@ -617,10 +861,13 @@ void qs_registry_free(qs_registry *registry)
         for (size_t j = 0; m->variants && j < m->variant_count; j++) {
             release_engine(&m->variants[j]);
             qs_stats_free(m->variants[j].stats);
+            qs_variant_report_free(&m->variants[j].report);
+            free(m->variants[j].cache_path);
         }
         free(m->variants);
         qs_labels_free(&m->labels);
     }
     free(registry->models);
+    free(registry->cache_dir);
     free(registry);
 }

@@ -9,17 +9,20 @@
 
 #include "labels.h"
 #include "preprocess.h"
+#include "progress.h"
 #include "qs_config.h"
+#include "quant_report.h"
 #include "quantserve/engine.h"
 #include "stats.h"
 
-/* Life of a variant: queued -> loading (-> calibrating, static int8) -> warming -> ready, or
- * failed from any step. Columns: enum, phase, public state. */
+/* Life of a variant: queued -> loading (-> calibrating, static int8) -> warming (-> reporting,
+ * int8 with a report) -> ready, or failed from any step. Columns: enum, phase, public state. */
 #define QS_LOAD_STATE_LIST(X)                        \
     X(QS_LOAD_QUEUED, "queued", "loading")           \
     X(QS_LOAD_LOADING, "loading", "loading")         \
     X(QS_LOAD_CALIBRATING, "calibrating", "loading") \
     X(QS_LOAD_WARMING, "warming", "loading")         \
+    X(QS_LOAD_REPORTING, "reporting", "loading")     \
     X(QS_LOAD_READY, "ready", "ready")               \
     X(QS_LOAD_FAILED, "failed", "failed")
 
@@ -60,6 +63,12 @@ typedef struct qs_variant {
     size_t calibration_used;    /* static int8: images observed, and skipped (unreadable) */
     size_t calibration_skipped;
     double calibration_ms;
+    bool calibration_cached;    /* the statistics came from the calibration cache */
+    uint64_t calibration_key;   /* their cache key (0 without a cache) */
+    char *cache_path;           /* the cache file read or written; NULL without a cache */
+    qs_progress calibration_progress; /* the image steps at load; readable at any time */
+    qs_progress report_progress;
+    qs_variant_report report;   /* the fp32-vs-int8 report (int8 modes) */
     qs_stats *stats;
 } qs_variant;
 

@@ -13,6 +13,7 @@ static const qs_route routes[] = {
     {"/models/{}", QS_METHOD_GET, NULL, qs_handle_model},
     {"/models/{}/size", QS_METHOD_GET, NULL, qs_handle_model_size},
     {"/models/{}/stats", QS_METHOD_GET, NULL, qs_handle_model_stats},
+    {"/models/{}/quantization", QS_METHOD_GET, NULL, qs_handle_model_quantization},
     {"/models/{}/predict", QS_METHOD_POST, qs_predict_begin, qs_handle_predict},
     {"/predict", QS_METHOD_POST, qs_predict_begin, qs_handle_predict},
 };

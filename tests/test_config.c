@@ -373,6 +373,65 @@ static void set_env(size_t i, const char *name, const char *value)
     env_values[i][1] = value;
 }
 
+/* The report and cache keys: defaults, the three forms of "report", and their errors. */
+START_TEST(test_report_and_cache)
+{
+    qs_config *cfg = load_ok(
+        "{\"models\": [{\"name\": \"m\", \"onnx\": \"m.onnx\", \"preprocess\": {\"resize\": "
+        "256, \"crop\": 224}, \"variants\": [{\"name\": \"f\"},"
+        " {\"name\": \"s\", \"mode\": \"static\", \"calibration\": {\"images\": \"cal\", "
+        "\"count\": 7}},"
+        " {\"name\": \"d\", \"mode\": \"dynamic\", \"report\": {\"images\": \"held\"}},"
+        " {\"name\": \"q\", \"mode\": \"qdq\", \"report\": false},"
+        " {\"name\": \"s2\", \"mode\": \"static\", \"calibration\": {\"images\": \"cal\"},"
+        " \"report\": {\"images\": \"held\", \"count\": 3}}]}]}");
+    const qs_variant_config *v = cfg->models[0].variants;
+    ck_assert(cfg->cache.enabled);
+    ck_assert_ptr_null(cfg->cache.dir);
+    ck_assert(!v[0].report_enabled);
+    ck_assert(v[1].report_enabled);
+    ck_assert_ptr_null(v[1].report.images);
+    ck_assert_int_eq(v[1].report.count, 7); /* the calibration's count when those are the images */
+    ck_assert(v[2].report_enabled);
+    ck_assert_str_eq(v[2].report.images, "/base/held");
+    ck_assert_int_eq(v[2].report.count, 100);
+    ck_assert(!v[3].report_enabled);
+    ck_assert_str_eq(v[4].report.images, "/base/held");
+    ck_assert_int_eq(v[4].report.count, 3);
+    qs_config_free(cfg);
+
+    cfg = load_ok("{\"cache\": {\"dir\": \"cache\", \"enabled\": false}, \"models\": [" MINIMAL_MODEL
+                  "]}");
+    ck_assert(!cfg->cache.enabled);
+    ck_assert_str_eq(cfg->cache.dir, "/base/cache");
+    /* QUANTSERVE_CACHE_DIR sets the directory and turns the cache on; "off" turns it off. */
+    qs_config_error err;
+    memset(env_values, 0, sizeof env_values);
+    set_env(0, "QUANTSERVE_CACHE_DIR", "/var/cache/qs");
+    ck_assert_int_eq(qs_config_apply_env(cfg, fake_getenv, &err), QS_CONFIG_OK);
+    ck_assert(cfg->cache.enabled);
+    ck_assert_str_eq(cfg->cache.dir, "/var/cache/qs");
+    set_env(0, "QUANTSERVE_CACHE_DIR", "off");
+    ck_assert_int_eq(qs_config_apply_env(cfg, fake_getenv, &err), QS_CONFIG_OK);
+    ck_assert(!cfg->cache.enabled);
+    memset(env_values, 0, sizeof env_values);
+    qs_config_free(cfg);
+
+    expect_error("{\"cache\": {\"dir\": 3}, \"models\": [" MINIMAL_MODEL "]}",
+                 QS_CONFIG_ERR_INVALID, "cache.dir", "expected a string");
+    expect_error("{\"cache\": {\"size\": 3}, \"models\": [" MINIMAL_MODEL "]}",
+                 QS_CONFIG_ERR_INVALID, "cache.size", "unknown key");
+    expect_variant_error("{\"name\": \"a\", \"mode\": \"fp32\", \"report\": true}",
+                         "models[0].variants[0].report", "not an option of mode \"fp32\"");
+    expect_variant_error("{\"name\": \"a\", \"mode\": \"dynamic\", \"report\": \"yes\"}",
+                         "models[0].variants[0].report", "expected true, false or");
+    expect_variant_error("{\"name\": \"a\", \"mode\": \"dynamic\", \"report\": {\"count\": 0}}",
+                         "models[0].variants[0].report.count", "1..100000");
+    expect_variant_error("{\"name\": \"a\", \"mode\": \"qdq\", \"report\": {\"image\": \"x\"}}",
+                         "models[0].variants[0].report.image", "unknown key");
+}
+END_TEST
+
 START_TEST(test_env_overrides)
 {
     qs_config *cfg = load_ok("{\"models\": [" MINIMAL_MODEL "]}");
@@ -536,6 +595,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_preprocess_errors);
     tcase_add_test(tc, test_variant_errors);
     tcase_add_test(tc, test_env_overrides);
+    tcase_add_test(tc, test_report_and_cache);
     tcase_add_test(tc, test_file_relative_paths);
     tcase_add_test(tc, test_shipped_configs);
     tcase_add_test(tc, test_config_fuzz);

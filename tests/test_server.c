@@ -18,11 +18,14 @@
 #include <zlib.h>
 
 #include "app.h"
+#include "calib_cache.h"
 #include "helpers/onnx_builder.h"
 #include "http_client.h"
 #include "inference.h"
 #include "multipart.h"
+#include "progress.h"
 #include "qs_config.h"
+#include "quant_report.h"
 
 /* ---- test assets: models, labels and images, made once in main() ---- */
 
@@ -345,6 +348,25 @@ static void make_assets(void)
         write_file(path, png.data, png.size);
         free(png.data);
     }
+    /* Calibration sources that cannot work: an empty folder, and images that do not decode. */
+    snprintf(path, sizeof path, "%s/calib-empty", assets.dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/calib-bad", assets.dir);
+    mkdir(path, 0700);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/calib-bad/img%d.png", assets.dir, i);
+        write_file(path, text, sizeof text - 1);
+    }
+    /* A list file naming the calibration images 150 times: a calibration long enough to be
+     * watched while it runs. */
+    snprintf(path, sizeof path, "%s/calib-many.txt", assets.dir);
+    FILE *list = fopen(path, "w");
+    for (int i = 0; list && i < 150; i++)
+        fprintf(list, "calib/img%d.png\n", i % 6);
+    if (!list || fclose(list) != 0) {
+        fprintf(stderr, "test_server: cannot write %s\n", path);
+        exit(EXIT_FAILURE);
+    }
     /* A file that is not ONNX at all, for a variant that must fail to load. */
     snprintf(path, sizeof path, "%s/garbage.onnx", assets.dir);
     write_file(path, "not a protobuf", 14);
@@ -368,6 +390,10 @@ static void free_assets(void)
 static qs_config *config;
 static qs_app *app;
 static uint16_t port;
+/* The test config's calibration cache folder (under assets.dir) and preprocessing mean. */
+static const char *cfg_cache = "cache";
+static double cfg_mean = 0.286;
+static int cfg_count = 10; /* calibration.count */
 
 /* The test config: the model as fp32 (default), int8 static calibrated on a few generated images
  * (ready when the engine quantizes this model, else failed with the engine's reason), and a
@@ -383,16 +409,17 @@ static void write_config_calib(const char *path, int workers, int queue_depth, i
              " \"limits\": {\"max_body_bytes\": 4194304, \"max_image_pixels\": 40000000, "
              "\"queue_depth\": %d, \"request_timeout_ms\": %d},"
              " \"log\": {\"level\": \"error\", \"access\": %s},"
-             " \"stats\": {\"window_s\": 60},"
+             " \"stats\": {\"window_s\": 60}, \"cache\": {\"dir\": \"%s\"},"
              " \"models\": [{\"name\": \"fashion\", \"onnx\": \"%s\", \"labels\": \"%s\","
              "  \"preprocess\": {\"color\": \"gray\", \"resize\": {\"width\": 28, \"height\": 28},"
-             "   \"scale\": 0.00392156862745098, \"mean\": [0.286], \"std\": [0.353]},"
+             "   \"scale\": 0.00392156862745098, \"mean\": [%g], \"std\": [0.353]},"
              "  \"variants\": [{\"name\": \"fp32\", \"mode\": \"fp32\"},"
              "   {\"name\": \"int8\", \"mode\": \"static\", \"calibration\": {\"images\": \"%s\","
-             "    \"count\": 10}},"
+             "    \"count\": %d}},"
              "   {\"name\": \"broken\", \"mode\": \"fp32\", \"onnx\": \"garbage.onnx\"}]}%s]}",
              workers, queue_depth, timeout_ms, getenv("QS_TEST_ACCESS_LOG") ? "true" : "false",
-             assets.model, assets.labels, calib, extra_models ? extra_models : "");
+             cfg_cache, assets.model, assets.labels, cfg_mean, calib, cfg_count,
+             extra_models ? extra_models : "");
     write_file(path, json, strlen(json));
 }
 
@@ -402,11 +429,23 @@ static void write_config(const char *path, int workers, int queue_depth, int tim
     write_config_calib(path, workers, queue_depth, timeout_ms, extra_models, "calib");
 }
 
-static void start_server(int workers, int queue_depth, int timeout_ms, const char *extra_models)
+static void wait_settled(void)
+{
+    /* Wait for the loader to go through every variant (a few ms; generous for valgrind). */
+    for (int i = 0; i < 6000 && !qs_registry_settled(app->registry); i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert(qs_registry_settled(app->registry));
+}
+
+/* Start the server on the test config (calibration source `calib`); `wait`: until loaded. */
+static void start_server_at(int workers, int queue_depth, int timeout_ms,
+                            const char *extra_models, const char *calib, bool wait)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/test.json", assets.dir);
-    write_config(path, workers, queue_depth, timeout_ms, extra_models);
+    write_config_calib(path, workers, queue_depth, timeout_ms, extra_models, calib);
     qs_config_error err;
     ck_assert_msg(qs_config_load_file(path, &config, &err) == QS_CONFIG_OK, "%s: %s", err.key,
                   err.message);
@@ -416,12 +455,19 @@ static void start_server(int workers, int queue_depth, int timeout_ms, const cha
     ck_assert_msg(app != NULL, "cannot start: %s", msg);
     port = qs_app_port(app);
     ck_assert_uint_gt(port, 0);
-    /* Wait for the loader to go through every variant (a few ms; generous for valgrind). */
-    for (int i = 0; i < 6000 && !qs_registry_settled(app->registry); i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    ck_assert(qs_registry_settled(app->registry));
+    if (wait)
+        wait_settled();
+}
+
+static void start_server_calib(int workers, int queue_depth, int timeout_ms,
+                               const char *extra_models, const char *calib)
+{
+    start_server_at(workers, queue_depth, timeout_ms, extra_models, calib, true);
+}
+
+static void start_server(int workers, int queue_depth, int timeout_ms, const char *extra_models)
+{
+    start_server_calib(workers, queue_depth, timeout_ms, extra_models, "calib");
 }
 
 static void stop_server(void)
@@ -507,6 +553,24 @@ static json_t *variant_named(json_t *variants, const char *name)
     return NULL;
 }
 
+/* GET path, expect `status` and a JSON body; the caller frees it. */
+static json_t *get_json(const char *path, int status)
+{
+    qst_http_response r = get(path);
+    ck_assert_msg(r.status == status, "%s: status %d, want %d: %.300s", path, r.status, status,
+                  r.body);
+    json_t *j = parse_body(&r);
+    qst_http_response_free(&r);
+    return j;
+}
+
+static bool int8_ready(void)
+{
+    qs_variant *v = qs_model_entry_find_variant(qs_registry_find_model(app->registry, "fashion"),
+                                                "int8");
+    return v && qs_variant_state(v) == QS_LOAD_READY;
+}
+
 /* Check a successful prediction answer and return its top-1 index. */
 static int check_prediction(qst_http_response *r, int topk, const char *variant)
 {
@@ -589,6 +653,32 @@ START_TEST(test_health)
     ck_assert_int_eq(json_integer_value(json_object_get(progress, "ready")) +
                          json_integer_value(json_object_get(progress, "failed")),
                      3);
+    /* The int8 variant's image steps, finished: calibration (run or from the cache) and the
+     * report, each with done/total, percent, rate and ETA. */
+    json_t *int8 = variant_named(json_object_get(json_array_get(json_object_get(j, "models"), 0),
+                                                 "variants"),
+                                 "int8");
+    if (strcmp(str_at(int8, "state"), "ready") == 0) {
+        static const char *const steps[] = {"calibration", "report"};
+        for (size_t i = 0; i < 2; i++) {
+            json_t *p = json_object_get(int8, steps[i]);
+            ck_assert_msg(json_is_object(p), "no %s progress", steps[i]);
+            ck_assert_int_eq(json_integer_value(json_object_get(p, "total")), 6);
+            ck_assert_int_eq(json_integer_value(json_object_get(p, "done")), 6);
+            ck_assert_double_eq_tol(json_number_value(json_object_get(p, "percent")), 100.0, 1e-9);
+            ck_assert(json_number_value(json_object_get(p, "images_per_s")) >= 0.0);
+            ck_assert_double_eq(json_number_value(json_object_get(p, "eta_s")), 0.0);
+            ck_assert(json_is_true(json_object_get(p, "finished")));
+            ck_assert_ptr_nonnull(str_at(p, "source"));
+        }
+        const char *src = str_at(json_object_get(int8, "report"), "source");
+        ck_assert(strcmp(src, "images") == 0 || strcmp(src, "cache") == 0);
+    }
+    /* fp32 variants have no image step. */
+    ck_assert_ptr_null(json_object_get(
+        variant_named(json_object_get(json_array_get(json_object_get(j, "models"), 0), "variants"),
+                      "fp32"),
+        "calibration"));
     json_decref(j);
     qst_http_response_free(&r);
 }
@@ -650,7 +740,9 @@ START_TEST(test_models)
     json_int_t packed = json_integer_value(json_object_get(fp32, "packed_weight_bytes"));
     json_int_t arena = json_integer_value(json_object_get(fp32, "arena_bytes"));
     ck_assert(params > 0 && arena > 0);
-    ck_assert_int_eq(resident, packed + arena);
+    json_int_t held = json_integer_value(json_object_get(fp32, "held_weight_bytes"));
+    ck_assert(json_is_integer(json_object_get(fp32, "held_weight_bytes")) && held >= 0);
+    ck_assert_int_eq(resident, packed + held + arena);
     ck_assert_double_eq_tol(json_number_value(json_object_get(fp32, "parameter_mb")),
                             (double)params / 1e6, 1e-6);
     struct stat st;
@@ -672,6 +764,86 @@ START_TEST(test_models)
     r = get("/models/nope/size");
     expect_error(&r, 404, "model_not_found");
     r = get("/models/nope/stats");
+    expect_error(&r, 404, "model_not_found");
+}
+END_TEST
+
+/* GET /models/NAME/quantization: the recipe, the layers ranked by error, the model agreement. */
+START_TEST(test_quantization)
+{
+    json_t *j = get_json("/models/fashion/quantization", 200);
+    ck_assert_str_eq(str_at(j, "model"), "fashion");
+    json_t *vs = json_object_get(j, "variants");
+    ck_assert_uint_eq(json_array_size(vs), 1); /* fp32 and broken (fp32) are not listed */
+    json_t *v = json_array_get(vs, 0);
+    ck_assert_str_eq(str_at(v, "name"), "int8");
+    json_t *recipe = json_object_get(v, "recipe");
+    ck_assert_str_eq(str_at(recipe, "mode"), "static");
+    ck_assert_str_eq(str_at(recipe, "observer"), "minmax");
+    ck_assert(json_is_true(json_object_get(recipe, "per_channel")));
+    ck_assert(json_is_false(json_object_get(recipe, "symmetric_activations")));
+    ck_assert(json_is_false(json_object_get(recipe, "signed_activations")));
+    ck_assert(json_is_array(json_object_get(recipe, "keep_fp32")));
+    json_t *cal = json_object_get(recipe, "calibration");
+    ck_assert_int_eq(json_integer_value(json_object_get(cal, "count")), 10);
+    json_t *report = json_object_get(v, "report");
+    if (!int8_ready()) {
+        ck_assert_str_eq(str_at(v, "state"), "failed");
+        ck_assert_str_eq(str_at(report, "status"), "failed");
+        fprintf(stderr, "test_quantization: int8 failed (%s); report not checked\n",
+                str_at(v, "reason"));
+        json_decref(j);
+        return;
+    }
+    ck_assert_int_eq(json_integer_value(json_object_get(cal, "used")), 6);
+    ck_assert_msg(strcmp(str_at(report, "status"), "ready") == 0, "report: %s",
+                  str_at(report, "reason"));
+    json_t *images = json_object_get(report, "images");
+    ck_assert_str_eq(str_at(images, "from"), "calibration");
+    ck_assert_ptr_nonnull(strstr(str_at(images, "source"), "/calib"));
+    ck_assert_int_eq(json_integer_value(json_object_get(images, "listed")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(images, "used")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(images, "skipped")), 0);
+    ck_assert_str_eq(str_at(json_object_get(report, "reference"), "variant"), "fp32");
+    json_t *model = json_object_get(report, "model");
+    ck_assert_int_eq(json_integer_value(json_object_get(model, "samples")), 6);
+    double top1 = json_number_value(json_object_get(model, "top1_agreement"));
+    double top5 = json_number_value(json_object_get(model, "top5_overlap"));
+    double kl = json_number_value(json_object_get(model, "mean_kl"));
+    ck_assert(top1 >= 0.0 && top1 <= 1.0);
+    ck_assert(top5 > 0.0 && top5 <= 1.0);
+    ck_assert(kl >= 0.0 && kl < 1.0);
+    json_t *layers = json_object_get(report, "layers");
+    size_t n = json_array_size(layers);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(report, "layer_count")), (json_int_t)n);
+    double prev = -1e300;
+    bool input_seen = false;
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(layers, i);
+        ck_assert_int_eq(json_integer_value(json_object_get(l, "rank")), (json_int_t)(i + 1));
+        ck_assert(strlen(str_at(l, "name")) > 0 && strlen(str_at(l, "op")) > 0);
+        ck_assert(json_number_value(json_object_get(l, "scale")) > 0.0);
+        json_int_t zp = json_integer_value(json_object_get(l, "zero_point"));
+        ck_assert(zp >= 0 && zp <= 255);
+        ck_assert_str_eq(str_at(l, "observer"), "minmax");
+        double clipped = json_number_value(json_object_get(l, "clipped"));
+        double cosine = json_number_value(json_object_get(l, "cosine"));
+        double sqnr = json_number_value(json_object_get(l, "sqnr_db"));
+        ck_assert(clipped >= 0.0 && clipped <= 1.0);
+        ck_assert(cosine > 0.5 && cosine <= 1.0 + 1e-9);
+        ck_assert_msg(sqnr >= prev, "layer %zu: SQNR %g after %g: not ranked worst first", i, sqnr,
+                      prev);
+        prev = sqnr;
+        ck_assert(json_integer_value(json_object_get(l, "elements")) > 0);
+        /* minmax over the calibration images clips nothing of those same images */
+        ck_assert_double_eq(clipped, 0.0);
+        input_seen |= strcmp(str_at(l, "name"), "input") == 0;
+    }
+    ck_assert_msg(input_seen, "the quantized model input is not among the layers");
+    json_decref(j);
+
+    qst_http_response r = get("/models/nope/quantization");
     expect_error(&r, 404, "model_not_found");
 }
 END_TEST
@@ -960,6 +1132,11 @@ START_TEST(test_failed_model)
     qst_http_response_free(&r);
     r = post("/predict?model=missing", "image/png", &assets.png28);
     expect_error(&r, 503, "variant_failed");
+    /* A model without an int8 variant: an empty list and a sentence saying so. */
+    j = get_json("/models/wide/quantization", 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "variants")), 0);
+    ck_assert_ptr_nonnull(strstr(str_at(j, "message"), "no int8 variant"));
+    json_decref(j);
     r = post("/predict", "image/png", &assets.png28);
     check_prediction(&r, 5, "fp32");
     /* A valid image the model cannot take: 20000x1 resized to a shorter side of 256 is 5120000
@@ -969,6 +1146,300 @@ START_TEST(test_failed_model)
     expect_error(&r, 422, "unprocessable_image");
     free(thin.data);
     stop_server();
+}
+END_TEST
+
+/* ---- calibration sources that cannot work: int8 fails with the reason, fp32 serves ---- */
+
+static void check_int8_failed(const char *reason_part)
+{
+    json_t *j = get_json("/models", 200);
+    json_t *m = json_array_get(json_object_get(j, "models"), 0);
+    json_t *int8 = variant_named(json_object_get(m, "variants"), "int8");
+    ck_assert_str_eq(str_at(int8, "state"), "failed");
+    ck_assert_msg(strstr(str_at(int8, "reason"), reason_part) != NULL, "reason: %s",
+                  str_at(int8, "reason"));
+    json_decref(j);
+    j = get_json("/models/fashion/quantization", 200);
+    json_t *v = json_array_get(json_object_get(j, "variants"), 0);
+    ck_assert_str_eq(str_at(v, "name"), "int8");
+    ck_assert_str_eq(str_at(v, "state"), "failed");
+    ck_assert_ptr_nonnull(strstr(str_at(v, "reason"), reason_part));
+    ck_assert_str_eq(str_at(json_object_get(v, "report"), "status"), "failed");
+    json_decref(j);
+    /* The default fp32 variant serves, and the failed int8 does not hold readiness back. */
+    qst_http_response r = post("/predict", "image/png", &assets.png28);
+    check_prediction(&r, 5, "fp32");
+    r = post("/predict?variant=int8", "image/png", &assets.png28);
+    expect_error(&r, 503, "variant_failed");
+    r = get("/health/ready");
+    ck_assert_int_eq(r.status, 200);
+    qst_http_response_free(&r);
+}
+
+START_TEST(test_bad_calibration)
+{
+    start_server_calib(1, 4, 30000, NULL, "calib-empty");
+    check_int8_failed("no .jpg, .jpeg or .png image");
+    stop_server();
+    start_server_calib(1, 4, 30000, NULL, "calib-bad");
+    check_int8_failed("none of the 3 images could be used");
+    stop_server();
+    start_server_calib(1, 4, 30000, NULL, "no-such-folder");
+    check_int8_failed("No such file or directory");
+    stop_server();
+}
+END_TEST
+
+/* ---- the calibration cache: written, hit at restart, invalidated, survives corruption ---- */
+
+/* The int8 variant's calibration as /models/fashion shows it (caller frees the returned root). */
+static json_t *int8_calibration(json_t **root)
+{
+    *root = get_json("/models/fashion", 200);
+    json_t *v = variant_named(json_object_get(*root, "variants"), "int8");
+    return json_object_get(json_object_get(v, "made"), "calibration");
+}
+
+/* Files of the int8 variant in the cache folder whose names end in `suffix` (a regex). */
+static size_t count_cache_files(const char *dir, const char *suffix)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^fashion@int8@.*%s$'", dir, suffix);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n < 0 ? 0 : (size_t)n;
+}
+
+/* Where the int8 report came from: "computed" or "cache"; its path in the cache folder. */
+static const char *report_source(char *path, size_t size, const char *dir)
+{
+    static char source[16];
+    json_t *q = get_json("/models/fashion/quantization", 200);
+    json_t *rep = json_object_get(json_array_get(json_object_get(q, "variants"), 0), "report");
+    ck_assert_str_eq(str_at(rep, "status"), "ready");
+    snprintf(source, sizeof source, "%s", str_at(rep, "source"));
+    json_decref(q);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls '%s'/fashion@int8@*.report.json 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    path[0] = '\0';
+    if (p) {
+        if (fgets(path, (int)size, p))
+            path[strcspn(path, "\n")] = '\0';
+        pclose(p);
+    }
+    return source;
+}
+
+/* int8 class scores for the test image (all 10), to compare runs bit for bit. */
+static void int8_scores(double *scores)
+{
+    qst_http_response r = post("/predict?variant=int8&topk=10", "image/png", &assets.png28);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = parse_body(&r);
+    json_t *preds = json_object_get(j, "predictions");
+    for (size_t i = 0; i < 10; i++) {
+        json_t *p = json_array_get(preds, i);
+        scores[json_integer_value(json_object_get(p, "index"))] =
+            json_number_value(json_object_get(p, "score"));
+    }
+    json_decref(j);
+    qst_http_response_free(&r);
+}
+
+START_TEST(test_calibration_cache)
+{
+    char dir[600], cmd[700], first[1024], line[64], report[1024], report2[1024];
+    cfg_cache = "cache-restart";
+    snprintf(dir, sizeof dir, "%s/%s", assets.dir, cfg_cache);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+
+    /* First start: calibrated on the images, the cache written. */
+    start_server(1, 4, 30000, NULL);
+    if (!int8_ready()) {
+        fprintf(stderr, "test_calibration_cache: int8 does not load here; skipped\n");
+        stop_server();
+        return;
+    }
+    json_t *root;
+    json_t *cal = int8_calibration(&root);
+    ck_assert_str_eq(str_at(cal, "source"), "images");
+    ck_assert_int_eq(json_integer_value(json_object_get(cal, "used")), 6);
+    ck_assert_int_eq(json_integer_value(json_object_get(cal, "skipped")), 0);
+    snprintf(first, sizeof first, "%s", str_at(cal, "cache_file"));
+    ck_assert_msg(strncmp(first, dir, strlen(dir)) == 0, "cache file %s not in %s", first, dir);
+    ck_assert_int_eq(access(first, R_OK), 0);
+    json_decref(root);
+    json_t *q = get_json("/models/fashion/quantization", 200);
+    double kl = json_number_value(json_object_get(
+        json_object_get(json_object_get(json_array_get(json_object_get(q, "variants"), 0),
+                                        "report"),
+                        "model"),
+        "mean_kl"));
+    json_decref(q);
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "computed");
+    ck_assert_msg(report[0] && access(report, R_OK) == 0, "no report in the cache");
+    double scores[10], again[10];
+    int8_scores(scores);
+    stop_server();
+
+    /* Restart: the cache is hit (nothing calibrated, the report read back), and the int8 model
+     * is the same bit for bit: same scores, same report. */
+    start_server(1, 4, 30000, NULL);
+    ck_assert(int8_ready());
+    cal = int8_calibration(&root);
+    ck_assert_str_eq(str_at(cal, "source"), "cache");
+    ck_assert_str_eq(str_at(cal, "cache_file"), first);
+    ck_assert_int_eq(json_integer_value(json_object_get(cal, "used")), 6);
+    ck_assert(json_is_null(json_object_get(cal, "skipped")));
+    json_decref(root);
+    json_t *ready = get_json("/health/ready", 200);
+    json_t *p = json_object_get(
+        variant_named(json_object_get(json_array_get(json_object_get(ready, "models"), 0),
+                                      "variants"),
+                      "int8"),
+        "calibration");
+    ck_assert_str_eq(str_at(p, "source"), "cache");
+    ck_assert(json_is_true(json_object_get(p, "finished")));
+    json_decref(ready);
+    q = get_json("/models/fashion/quantization", 200);
+    ck_assert_double_eq(json_number_value(json_object_get(
+                            json_object_get(json_object_get(json_array_get(
+                                                                json_object_get(q, "variants"), 0),
+                                                            "report"),
+                                            "model"),
+                            "mean_kl")),
+                        kl);
+    json_decref(q);
+    ck_assert_str_eq(report_source(report2, sizeof report2, dir), "cache");
+    ck_assert_str_eq(report2, report);
+    int8_scores(again);
+    for (int i = 0; i < 10; i++)
+        ck_assert_double_eq(again[i], scores[i]);
+    stop_server();
+
+    /* Other preprocessing: a miss, a new file, the stale one removed. */
+    cfg_mean = 0.3;
+    start_server(1, 4, 30000, NULL);
+    cal = int8_calibration(&root);
+    ck_assert_str_eq(str_at(cal, "source"), "images");
+    char second[1024];
+    snprintf(second, sizeof second, "%s", str_at(cal, "cache_file"));
+    ck_assert_str_ne(second, first);
+    json_decref(root);
+    ck_assert_int_ne(access(first, F_OK), 0);
+    ck_assert_uint_eq(count_cache_files(dir, "\\.qscal"), 1);
+    ck_assert_str_eq(report_source(report2, sizeof report2, dir), "computed");
+    ck_assert_str_ne(report2, report);
+    ck_assert_uint_eq(count_cache_files(dir, "\\.report\\.json"), 1);
+    stop_server();
+
+    /* A corrupted cache file: calibrated again, and the file rewritten. */
+    static const char bad_cal[] = "quantserve-calibration 2\nmodel zz\n";
+    write_file(second, bad_cal, strlen(bad_cal));
+    start_server(1, 4, 30000, NULL);
+    ck_assert(int8_ready());
+    cal = int8_calibration(&root);
+    ck_assert_str_eq(str_at(cal, "source"), "images");
+    json_decref(root);
+    FILE *f = fopen(second, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(line, "quantserve-calibration"));
+    struct stat st;
+    ck_assert_int_eq(stat(second, &st), 0);
+    ck_assert_int_gt(st.st_size, 100);
+    /* Recalibrating gave the same statistics (same key), so the report still matches. */
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "cache");
+    stop_server();
+
+    /* A corrupted report: computed again and rewritten; the calibration still hits. */
+    static const char bad_report[] = "{\"format\": \"quantserve-report 1\", \"key\": 5}";
+    write_file(report2, bad_report, strlen(bad_report));
+    start_server(1, 4, 30000, NULL);
+    cal = int8_calibration(&root);
+    ck_assert_str_eq(str_at(cal, "source"), "cache");
+    json_decref(root);
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "computed");
+    stop_server();
+    start_server(1, 4, 30000, NULL);
+    ck_assert_str_eq(report_source(report, sizeof report, dir), "cache");
+    stop_server();
+    cfg_cache = "cache";
+    cfg_mean = 0.286;
+}
+END_TEST
+
+/* ---- progress while calibrating: /health/ready is 503 and shows how far it is ---- */
+
+START_TEST(test_calibration_progress)
+{
+    char cmd[700];
+    cfg_cache = "cache-progress";
+    cfg_count = 150;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/%s'", assets.dir, cfg_cache);
+    ck_assert_int_eq(system(cmd), 0);
+    start_server_at(1, 4, 30000, NULL, "calib-many.txt", false);
+    /* fp32 is the default variant, so readiness waits for the loader to finish. */
+    int seen = 0;
+    double last_done = -1.0;
+    while (!qs_registry_settled(app->registry)) {
+        qst_http_response r = get("/health/ready");
+        int status = r.status;
+        json_t *j = parse_body(&r);
+        qst_http_response_free(&r);
+        if (json_is_true(json_object_get(j, "ready"))) { /* done between two polls */
+            json_decref(j);
+            break;
+        }
+        ck_assert_int_eq(status, 503);
+        json_t *v = variant_named(
+            json_object_get(json_array_get(json_object_get(j, "models"), 0), "variants"), "int8");
+        json_t *p = json_object_get(v, "calibration");
+        if (strcmp(str_at(v, "phase"), "calibrating") == 0 && p &&
+            json_is_false(json_object_get(p, "finished"))) {
+            double done = (double)json_integer_value(json_object_get(p, "done"));
+            double total = (double)json_integer_value(json_object_get(p, "total"));
+            ck_assert_double_eq(total, 150.0);
+            ck_assert(done >= last_done && done <= total);
+            ck_assert_double_eq_tol(json_number_value(json_object_get(p, "percent")),
+                                    100.0 * done / total, 1e-3); /* JSON reals are rounded */
+            json_t *eta = json_object_get(p, "eta_s");
+            ck_assert(done == 0.0 ? json_is_null(eta) : json_number_value(eta) >= 0.0);
+            ck_assert_str_eq(str_at(p, "source"), "images");
+            last_done = done;
+            seen++;
+        }
+        json_decref(j);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    wait_settled();
+    json_t *j = get_json("/health/ready", 200);
+    json_t *p = json_object_get(
+        variant_named(json_object_get(json_array_get(json_object_get(j, "models"), 0), "variants"),
+                      "int8"),
+        "calibration");
+    if (int8_ready()) {
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "done")), 150);
+        ck_assert(json_is_true(json_object_get(p, "finished")));
+        /* Polled every few ms: a calibration that took longer than 50 ms was seen running. */
+        double took = json_number_value(json_object_get(p, "elapsed_s"));
+        ck_assert_msg(seen > 0 || took < 0.05, "calibration took %.3f s, never seen running",
+                      took);
+    }
+    json_decref(j);
+    stop_server();
+    cfg_cache = "cache";
+    cfg_count = 10;
 }
 END_TEST
 
@@ -1185,6 +1656,161 @@ START_TEST(test_sigterm_graceful)
 }
 END_TEST
 
+/* ---- unit checks of the load-time pieces: progress, cache keys ---- */
+
+START_TEST(test_progress)
+{
+    qs_progress p;
+    qs_progress_view v;
+    memset(&p, 0, sizeof p);
+    qs_progress_get(&p, 5, &v);
+    ck_assert(!v.started);
+    const uint64_t s = 1000000000u;
+    qs_progress_begin(&p, 10, 100 * s);
+    qs_progress_get(&p, 100 * s, &v);
+    ck_assert(v.started && !v.finished);
+    ck_assert(v.eta_s < 0.0); /* nothing done yet: no rate, no ETA */
+    for (int i = 0; i < 4; i++)
+        qs_progress_advance(&p);
+    qs_progress_get(&p, 102 * s, &v);
+    ck_assert_uint_eq(v.done, 4);
+    ck_assert_double_eq_tol(v.percent, 40.0, 1e-9);
+    ck_assert_double_eq_tol(v.images_per_s, 2.0, 1e-9);
+    ck_assert_double_eq_tol(v.eta_s, 3.0, 1e-9);
+    ck_assert_double_eq_tol(v.elapsed_s, 2.0, 1e-9);
+    for (int i = 0; i < 6; i++)
+        qs_progress_advance(&p);
+    qs_progress_end(&p, 105 * s);
+    qs_progress_get(&p, 200 * s, &v); /* after the end the clock stops */
+    ck_assert(v.finished && !v.cached);
+    ck_assert_double_eq_tol(v.elapsed_s, 5.0, 1e-9);
+    ck_assert_double_eq_tol(v.percent, 100.0, 1e-9);
+    ck_assert_double_eq(v.eta_s, 0.0);
+    qs_progress_cached(&p, 7, 300 * s);
+    qs_progress_get(&p, 301 * s, &v);
+    ck_assert(v.finished && v.cached);
+    ck_assert_uint_eq(v.done, 7);
+    ck_assert_uint_eq(v.total, 7);
+}
+END_TEST
+
+/* The cache key changes with the model bytes, any preprocessing field, the images' bytes and
+ * the moving-average constant, and not with the images' location. */
+START_TEST(test_calib_cache_key)
+{
+    char d1[700], d2[700], path[800];
+    snprintf(d1, sizeof d1, "%s/key-a", assets.dir);
+    snprintf(d2, sizeof d2, "%s/key-b", assets.dir);
+    mkdir(d1, 0700);
+    mkdir(d2, 0700);
+    blob a = make_png_gray(30, 30), b = make_png_gray(31, 30);
+    snprintf(path, sizeof path, "%s/x.png", d1);
+    write_file(path, a.data, a.size);
+    snprintf(path, sizeof path, "%s/y.png", d2); /* same bytes, other folder and name */
+    write_file(path, a.data, a.size);
+    qs_calibration_set s1, s2;
+    char msg[256];
+    ck_assert(qs_calibration_set_load(d1, 10, &s1, msg, sizeof msg));
+    ck_assert(qs_calibration_set_load(d2, 10, &s2, msg, sizeof msg));
+    qs_preprocess_spec spec;
+    qs_preprocess_spec_imagenet(&spec);
+    const char model[] = "model bytes", other[] = "model bytez";
+    uint64_t k = qs_calib_cache_key(model, sizeof model, &spec, &s1, 0.01);
+    ck_assert_uint_eq(qs_calib_cache_key(model, sizeof model, &spec, &s1, 0.01), k);
+    ck_assert_uint_eq(qs_calib_cache_key(model, sizeof model, &spec, &s2, 0.01), k);
+    ck_assert_uint_ne(qs_calib_cache_key(other, sizeof other, &spec, &s1, 0.01), k);
+    ck_assert_uint_ne(qs_calib_cache_key(model, sizeof model, &spec, &s1, 0.02), k);
+    qs_preprocess_spec changed = spec;
+    changed.mean[2] += 1e-6f;
+    ck_assert_uint_ne(qs_calib_cache_key(model, sizeof model, &changed, &s1, 0.01), k);
+    changed = spec;
+    changed.crop_width = 225;
+    ck_assert_uint_ne(qs_calib_cache_key(model, sizeof model, &changed, &s1, 0.01), k);
+    changed = spec;
+    changed.interp = QS_PREPROCESS_INTERP_NEAREST;
+    ck_assert_uint_ne(qs_calib_cache_key(model, sizeof model, &changed, &s1, 0.01), k);
+    /* Other image bytes under the same name. */
+    snprintf(path, sizeof path, "%s/y.png", d2);
+    write_file(path, b.data, b.size);
+    ck_assert_uint_ne(qs_calib_cache_key(model, sizeof model, &spec, &s2, 0.01), k);
+    qs_calibration_set_free(&s1);
+    qs_calibration_set_free(&s2);
+    free(a.data);
+    free(b.data);
+    ck_assert(qs_calib_cache_path("/c", "m.x", "int8", 0xabcULL, QS_CACHE_CALIBRATION, path,
+                                  sizeof path));
+    ck_assert_str_eq(path, "/c/m.x@int8@0000000000000abc.qscal");
+    ck_assert(!qs_calib_cache_path("/c", "m", "v", 1, QS_CACHE_REPORT, path, 10));
+}
+END_TEST
+
+/* The report file: a round trip keeps every number; a wrong key, a truncated or a mangled file
+ * is refused without touching the report in memory. */
+START_TEST(test_report_file)
+{
+    qs_variant_report r, back;
+    memset(&r, 0, sizeof r);
+    memset(&back, 0, sizeof back);
+    r.status = QS_REPORT_READY;
+    r.requested = 9;
+    r.used = 8;
+    r.skipped = 1;
+    r.ms = 12.5;
+    r.agreement = (qs_model_agreement){8, 0.875, 0.95, 0.0123456789};
+    r.layer_count = 2;
+    r.layers = calloc(2, sizeof *r.layers);
+    r.layers[0] = (qs_report_layer){strdup("conv1"), strdup("QLinearConvNHWC"), 0.0235294122f,
+                                    0, 0.001, 17.25, 0.99125, 1000};
+    r.layers[1] = (qs_report_layer){strdup("input"), strdup("QuantizeLinear"), 0.0186579041f,
+                                    114, 0.0, 44.5, 0.99999, 3000};
+    char path[700], msg[256];
+    snprintf(path, sizeof path, "%s/r.report.json", assets.dir);
+    ck_assert_msg(qs_variant_report_save(&r, 0x1234, path, msg, sizeof msg), "%s", msg);
+    ck_assert(!qs_variant_report_load(&back, 0x1235, path, msg, sizeof msg));
+    ck_assert_uint_eq(back.layer_count, 0);
+    ck_assert_msg(qs_variant_report_load(&back, 0x1234, path, msg, sizeof msg), "%s", msg);
+    ck_assert(back.cached && back.status == QS_REPORT_READY);
+    ck_assert_uint_eq(back.used, 8);
+    ck_assert_uint_eq(back.skipped, 1);
+    ck_assert_uint_eq(back.requested, 9);
+    ck_assert_uint_eq(back.agreement.samples, 8);
+    ck_assert_double_eq(back.agreement.mean_kl, r.agreement.mean_kl);
+    ck_assert_double_eq(back.agreement.top5_overlap, r.agreement.top5_overlap);
+    ck_assert_uint_eq(back.layer_count, 2);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_str_eq(back.layers[i].name, r.layers[i].name);
+        ck_assert_str_eq(back.layers[i].op, r.layers[i].op);
+        ck_assert(back.layers[i].scale == r.layers[i].scale);
+        ck_assert_int_eq(back.layers[i].zero_point, r.layers[i].zero_point);
+        ck_assert_double_eq(back.layers[i].sqnr_db, r.layers[i].sqnr_db);
+        ck_assert_double_eq(back.layers[i].cosine, r.layers[i].cosine);
+        ck_assert_double_eq(back.layers[i].clipped, r.layers[i].clipped);
+        ck_assert_uint_eq(back.layers[i].elements, r.layers[i].elements);
+    }
+    /* Truncations, and bytes changed to a quote, at ~100 places: refused or read whole. */
+    blob file;
+    ck_assert(read_file(path, &file));
+    for (size_t n = 0; n < file.size; n += file.size / 97 + 1) {
+        for (int pass = 0; pass < 2; pass++) {
+            uint8_t saved = file.data[n];
+            if (pass == 1)
+                file.data[n] = '"';
+            write_file(path, file.data, pass == 0 ? n : file.size);
+            file.data[n] = saved;
+            qs_variant_report probe;
+            memset(&probe, 0, sizeof probe);
+            bool ok = qs_variant_report_load(&probe, 0x1234, path, msg, sizeof msg);
+            ck_assert(ok || probe.layer_count == 0);
+            ck_assert(pass == 1 || !ok);
+            qs_variant_report_free(&probe);
+        }
+    }
+    free(file.data);
+    qs_variant_report_free(&r);
+    qs_variant_report_free(&back);
+}
+END_TEST
+
 /* ---- unit checks of the pieces behind predict ---- */
 
 START_TEST(test_topk)
@@ -1300,6 +1926,7 @@ static Suite *server_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_health);
     tcase_add_test(tc, test_models);
+    tcase_add_test(tc, test_quantization);
     tcase_add_test(tc, test_stats);
     tcase_add_test(tc, test_predict_formats);
     tcase_add_test(tc, test_predict_errors);
@@ -1314,6 +1941,9 @@ static Suite *server_suite(void)
     TCase *to = tcase_create("other configs");
     tcase_set_timeout(to, 300);
     tcase_add_test(to, test_failed_model);
+    tcase_add_test(to, test_bad_calibration);
+    tcase_add_test(to, test_calibration_cache);
+    tcase_add_test(to, test_calibration_progress);
     tcase_add_test(to, test_request_timeout);
     tcase_add_test(to, test_binary_flags);
     tcase_add_test(to, test_sigterm_graceful);
@@ -1321,6 +1951,9 @@ static Suite *server_suite(void)
 
     TCase *tu = tcase_create("units");
     tcase_add_test(tu, test_topk);
+    tcase_add_test(tu, test_progress);
+    tcase_add_test(tu, test_calib_cache_key);
+    tcase_add_test(tu, test_report_file);
     tcase_add_test(tu, test_multipart_parser);
     tcase_add_test(tu, test_multipart_fuzz);
     suite_add_tcase(s, tu);
