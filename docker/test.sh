@@ -550,6 +550,13 @@ step_default() {
         "" | 0) fail "PID 1 runs as uid '$uid' ($(cat "$WORK/uid.err"))" ;;
         *) pass "PID 1 (quantserve) runs as uid $uid, not root" ;;
     esac
+    local cached
+    cached=$(E exec "$CONTAINER" sh -c 'ls /var/cache/quantserve | wc -l' 2>/dev/null || echo 0)
+    if [ "${cached:-0}" -gt 0 ]; then
+        pass "the int8 calibration is cached in the image's QUANTSERVE_CACHE_DIR ($cached files)"
+    else
+        fail "nothing cached in /var/cache/quantserve"
+    fi
     readme_run "$CMD_LOGS" > "$WORK/logs.txt" 2>&1 || true
     expect "logs reach stdout/stderr (docker logs shows the /predict access line)" 'predict' "$WORK/logs.txt"
     stop_check "$CONTAINER"
