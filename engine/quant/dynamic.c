@@ -155,25 +155,45 @@ static size_t dynq_scratch(const qs_node *n, const qs_view *in, const qs_view *o
     return bytes + oc * (sizeof(float) + sizeof(int32_t)) + 64;
 }
 
-/* One group's im2col rows (kh, kw, c order) from uint8 NHWC input; padding reads as zero. */
+/* One group's im2col rows (kh, kw, c order) from uint8 NHWC input; padding reads as zero. With
+ * the whole channel range and no horizontal dilation a kernel row is one copy. */
 static void im2col_u8(const dynq_params *p, const qs_view *x, const qs_view *y, const uint8_t *xq,
                       int64_t g, size_t cg, uint8_t zero, uint8_t *rows) {
     int64_t n = x->dims[0], h = x->dims[1], w = x->dims[2], c = x->dims[3];
     int64_t oh = y->dims[1], ow = y->dims[2];
-    size_t k = (size_t)(p->geo.kernel[0] * p->geo.kernel[1]) * cg;
+    int64_t kh = p->geo.kernel[0], kw = p->geo.kernel[1];
+    size_t k = (size_t)(kh * kw) * cg;
+    bool runs = p->geo.dilations[1] == 1 && (int64_t)cg == c;
     for (int64_t b = 0; b < n; b++)
         for (int64_t oy = 0; oy < oh; oy++)
             for (int64_t ox = 0; ox < ow; ox++) {
                 uint8_t *row = rows + (size_t)((b * oh + oy) * ow + ox) * k;
-                for (int64_t ky = 0; ky < p->geo.kernel[0]; ky++) {
+                int64_t ix0 = ox * p->geo.strides[1] - p->geo.pads[1];
+                for (int64_t ky = 0; ky < kh; ky++) {
                     int64_t iy = oy * p->geo.strides[0] - p->geo.pads[0] + ky * p->geo.dilations[0];
-                    for (int64_t kx = 0; kx < p->geo.kernel[1]; kx++) {
-                        int64_t ix = ox * p->geo.strides[1] - p->geo.pads[1] + kx * p->geo.dilations[1];
-                        uint8_t *dst = row + (size_t)(ky * p->geo.kernel[1] + kx) * cg;
-                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
-                            memset(dst, zero, cg);
+                    uint8_t *dst = row + (size_t)(ky * kw) * cg;
+                    if (iy < 0 || iy >= h) {
+                        memset(dst, zero, (size_t)kw * cg);
+                        continue;
+                    }
+                    const uint8_t *src = xq + ((b * h + iy) * w) * c + g * (int64_t)cg;
+                    if (runs) {
+                        int64_t k0 = ix0 < 0 ? -ix0 : 0, k1 = w - ix0 < kw ? w - ix0 : kw;
+                        k0 = k0 < kw ? k0 : kw;
+                        k1 = k1 > k0 ? k1 : k0;
+                        memset(dst, zero, (size_t)k0 * cg);
+                        if (k1 > k0)
+                            memcpy(dst + (size_t)k0 * cg, src + (ix0 + k0) * c,
+                                   (size_t)(k1 - k0) * cg);
+                        memset(dst + (size_t)k1 * cg, zero, (size_t)(kw - k1) * cg);
+                        continue;
+                    }
+                    for (int64_t kx = 0; kx < kw; kx++) {
+                        int64_t ix = ix0 + kx * p->geo.dilations[1];
+                        if (ix < 0 || ix >= w)
+                            memset(dst + (size_t)kx * cg, zero, cg);
                         else
-                            memcpy(dst, xq + ((b * h + iy) * w + ix) * c + g * (int64_t)cg, cg);
+                            memcpy(dst + (size_t)kx * cg, src + ix * c, cg);
                     }
                 }
             }

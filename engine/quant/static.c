@@ -64,6 +64,21 @@ static bool is_float_act(const qs_graph *g, int32_t v) {
     return v >= 0 && !qs_value_is_const(g, v) && g->values[v]->dtype == QS_DTYPE_FLOAT32;
 }
 
+/* The float value an input stands for: an earlier op may already have rerouted it to the DQ of
+ * its Q/DQ pair (a residual Add reads values that convolutions before it quantized), and the
+ * calibrator knows the value by its original name. */
+static int32_t float_source(const insert_ctx *c, int32_t v) {
+    const qs_graph *g = c->g;
+    int32_t dq = g->values[v]->producer;
+    if (dq < 0 || !qs_node_is(&g->nodes[dq], "DequantizeLinear"))
+        return v;
+    int32_t q = g->values[g->nodes[dq].inputs[0]]->producer;
+    if (q < 0 || !qs_node_is(&g->nodes[q], "QuantizeLinear"))
+        return v;
+    int32_t src = g->nodes[q].inputs[0];
+    return src >= 0 && (size_t)src < c->cap && c->dq[src] == v ? src : v;
+}
+
 static q_role role_of(const insert_ctx *c, const qs_node *n) {
     const qs_graph *g = c->g;
     if (n->dead || kept_in_fp32(c, n) || n->n_inputs < 1 || !is_float_act(g, n->inputs[0]))
@@ -87,7 +102,8 @@ static q_role role_of(const insert_ctx *c, const qs_node *n) {
     }
     if (qs_node_is(n, "Add"))
         return n->n_inputs == 2 && is_float_act(g, n->inputs[1]) &&
-                       qs_value_same_dims(g->values[n->inputs[0]], g->values[n->inputs[1]])
+                       qs_value_same_dims(g->values[float_source(c, n->inputs[0])],
+                                          g->values[float_source(c, n->inputs[1])])
                    ? Q_COMPUTE
                    : Q_NONE;
     if (qs_node_is(n, "GlobalAveragePool"))
@@ -275,13 +291,16 @@ qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_qua
         bool add = qs_node_is(&g->nodes[i], "Add");
         int32_t n_data = add ? 2 : 1;
         bool ok = true;
-        for (int32_t j = 0; j < n_data && ok; j++)
-            ok = choose_params(&c, g->nodes[i].inputs[j]);
+        int32_t src[2];
+        for (int32_t j = 0; j < n_data && ok; j++) {
+            src[j] = float_source(&c, g->nodes[i].inputs[j]);
+            ok = choose_params(&c, src[j]);
+        }
         if (!ok)
             continue; /* never observed: stays float */
-        int32_t x0 = g->nodes[i].inputs[0];
+        int32_t x0 = src[0];
         for (int32_t j = 0; j < n_data; j++) {
-            int32_t dq = qdq_pair(&c, g->nodes[i].inputs[j], err);
+            int32_t dq = qdq_pair(&c, src[j], err);
             if (dq < 0) {
                 st = err && err->status ? err->status : QS_ERR_NO_MEMORY;
                 goto done;

@@ -2,7 +2,11 @@
  * through vpmaddwd on int16 (vpmaddubsw would saturate: 255 * 128 * 2 > 32767). Weights are packed
  * as int16 pairs of consecutive k per column (see qs_q8_pack__avx2); a call widens its A rows to
  * int16 on the stack once for all its panels (per K chunk when K is long), so the inner loop is
- * broadcast loads, vpmaddwd and vpaddd. Fused requant/dequant epilogue. */
+ * broadcast loads, vpmaddwd and vpaddd. Fused requant/dequant epilogue.
+ * Measured on Zen 3 (no VNNI), loops hot in L1, one thread: this 4x16 k-pair loop 64-66 GMAC/s,
+ * the fp32 6x16 FMA loop 45-49, a saturating vpmaddubsw 4x16c4 loop 97-99. Tiles of 5x16, 6x16,
+ * 4x24 and a 3x8 tile over eight k (vbroadcasti128 rows, vphaddd at the end) ran slower: with
+ * 12 or more accumulators the compiler spills. */
 #include <immintrin.h>
 #include <string.h>
 
