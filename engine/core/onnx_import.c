@@ -104,14 +104,18 @@ static qs_status external_open(import_ctx *c, const char *loc, const char *where
     return QS_OK;
 }
 
-/* Read the data of an EXTERNAL tensor of `bytes` bytes straight into dst (ONNX spec: keys
- * location (required), offset and length (optional decimal strings), checksum (not verified)). */
-static qs_status external_read(import_ctx *c, const Onnx__TensorProto *t, void *dst, size_t bytes,
-                               const char *where, qs_error *err) {
+/* Check the external_data entries of an EXTERNAL tensor of `bytes` bytes against the spec (keys
+ * location (required), offset and length (optional decimal strings), checksum (not verified))
+ * and its file, which is left open in c; *offset gets where the data starts. Runs before the
+ * tensor's buffer is allocated, so a bogus shape costs nothing unless the file really is that
+ * large. */
+static qs_status external_locate(import_ctx *c, const Onnx__TensorProto *t, size_t bytes,
+                                 uint64_t *offset, const char *where, qs_error *err) {
     const char *loc = NULL;
-    uint64_t offset = 0, length = bytes;
+    uint64_t length = bytes;
     bool has_offset = false, has_length = false;
 
+    *offset = 0;
     if (!c || !c->base_dir)
         return qs_error_set(err, QS_ERR_UNSUPPORTED, where, "the tensor's data is in an external "
                             "file, which needs the model loaded from a file, not from memory");
@@ -128,7 +132,7 @@ static qs_status external_read(import_ctx *c, const Onnx__TensorProto *t, void *
         } else if (strcmp(key, "offset") == 0) {
             dup = has_offset;
             has_offset = true;
-            bad = !parse_u64(val, &offset);
+            bad = !parse_u64(val, offset);
         } else if (strcmp(key, "length") == 0) {
             dup = has_length;
             has_length = true;
@@ -152,13 +156,17 @@ static qs_status external_read(import_ctx *c, const Onnx__TensorProto *t, void *
     qs_status st = external_open(c, loc, where, err);
     if (st != QS_OK)
         return st;
-    if (offset > c->fd_size || length > c->fd_size - offset)
+    if (*offset > c->fd_size || length > c->fd_size - *offset)
         return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data (offset %llu, %llu "
                             "bytes) runs past the end of \"%.200s\" (%llu bytes)",
-                            (unsigned long long)offset, (unsigned long long)length, loc,
+                            (unsigned long long)*offset, (unsigned long long)length, loc,
                             (unsigned long long)c->fd_size);
-    if (offset > (uint64_t)INT64_MAX)
-        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data offset too large");
+    return QS_OK; /* offset <= file size, which fits off_t */
+}
+
+/* Read `bytes` at `offset` of the file external_locate left open straight into dst. */
+static qs_status external_read(import_ctx *c, void *dst, size_t bytes, uint64_t offset,
+                               const char *where, qs_error *err) {
     uint8_t *p = dst;
     size_t left = bytes;
     while (left) {
@@ -168,7 +176,7 @@ static qs_status external_read(import_ctx *c, const Onnx__TensorProto *t, void *
             continue;
         if (got <= 0)
             return qs_error_set(err, QS_ERR_IO, where, "reading external data \"%.200s\" failed: "
-                                "%s", loc, got < 0 ? strerror(errno) : "file shrank");
+                                "%s", c->fd_location, got < 0 ? strerror(errno) : "file shrank");
         p += got;
         left -= (size_t)got;
         offset += (uint64_t)got;
@@ -202,6 +210,12 @@ static qs_status tensor_import(const Onnx__TensorProto *t, qs_value *v, import_c
     }
     if (!qs_mul_size(numel, esize, &bytes) || bytes > ((size_t)1 << 34))
         return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "tensor too large");
+    uint64_t ext_offset = 0;
+    if (external) {
+        qs_status st = external_locate(c, t, bytes, &ext_offset, where, err);
+        if (st != QS_OK)
+            return st;
+    }
     v->dtype = dt;
     v->rank = (int32_t)t->n_dims;
     for (size_t i = 0; i < t->n_dims; i++)
@@ -211,7 +225,7 @@ static qs_status tensor_import(const Onnx__TensorProto *t, qs_value *v, import_c
         return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory for %zu bytes", bytes);
 
     if (external)
-        return external_read(c, t, v->data, bytes, where, err);
+        return external_read(c, v->data, bytes, ext_offset, where, err);
     if (t->has_raw_data) {
         if (t->raw_data.len != bytes)
             return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where,
