@@ -42,7 +42,8 @@ enum { C_IN = 8, HW = 12, M1 = 16, BATCH = 2 };
 static const float y2_scale = 0.03f;
 
 typedef struct {
-    bool u8_weights;   /* conv1: uint8 weights with per-channel zero points (requantized) */
+    bool u8_weights;   /* uint8 weights: per-channel zero points (conv1), one far from 128
+                        * (depthwise): most rows need a weight offset in the kernels */
     bool depthwise;    /* append the depthwise QLinearConv */
     bool int8_act;     /* x quantized to int8 (not lowered) */
 } chain_opts;
@@ -89,10 +90,16 @@ static uint8_t *build_conv_chain(const chain_opts *o, size_t *size) {
     if (o->depthwise) {
         float w2[M1 * 9];
         int64_t w2d[4] = {M1, 1, 3, 3}, p1[4] = {1, 1, 1, 1};
-        fill_ints(w2, M1 * 9, 21, -127.0f, 127.0f);
-        init_int(m, "w2", QS_DTYPE_INT8, 4, w2d, w2);
-        init_scalar_f32(m, "w2s", 0.004f);
-        init_scalar_int(m, "w2z", QS_DTYPE_INT8, 0.0f);
+        if (o->u8_weights) {
+            fill_ints(w2, M1 * 9, 21, 0.0f, 255.0f);
+            init_int(m, "w2", QS_DTYPE_UINT8, 4, w2d, w2);
+            init_scalar_int(m, "w2z", QS_DTYPE_UINT8, 200.0f);
+        } else {
+            fill_ints(w2, M1 * 9, 21, -127.0f, 127.0f);
+            init_int(m, "w2", QS_DTYPE_INT8, 4, w2d, w2);
+            init_scalar_int(m, "w2z", QS_DTYPE_INT8, 0.0f);
+        }
+        init_scalar_f32(m, "w2s", o->u8_weights ? 0.002f : 0.004f);
         fill_ints(v, M1, 22, -2000.0f, 2000.0f);
         init_int(m, "b2", QS_DTYPE_INT32, 1, md, v);
         init_scalar_f32(m, "y2s", y2_scale);
@@ -263,17 +270,19 @@ START_TEST(test_qlinearconv_chain_lowered) {
 }
 END_TEST
 
-/* uint8 weights with per-channel zero points are requantized to symmetric int8: close, not exact. */
-START_TEST(test_qlinearconv_u8_weights_requantized) {
+/* uint8 weights with zero points stay exact (w - zero, with weight offsets where that does not
+ * fit int8): as with int8 weights, only requantization differs, at most one step. */
+START_TEST(test_qlinearconv_u8_weights_exact) {
     size_t size;
     chain_opts o = {.u8_weights = true, .depthwise = true};
     uint8_t *b = build_conv_chain(&o, &size);
     int64_t dims[4] = {BATCH, C_IN, HW, HW};
     uint64_t packed;
-    step_diff d = lowered_vs_reference(b, size, 4, dims, &packed, "uint8 weights (requantized)");
+    step_diff d = lowered_vs_reference(b, size, 4, dims, &packed, "uint8 weights");
     ck_assert_uint_gt(packed, 0);
-    ck_assert_int_le(d.max_steps, 3);
-    ck_assert(d.mean_steps < 0.5);
+    ck_assert_int_le(d.max_steps, 1);
+    ck_assert(d.mean_steps < 0.05);
+    ck_assert_uint_lt(d.saturated, d.n / 10);
     free(b);
 }
 END_TEST
@@ -288,10 +297,10 @@ START_TEST(test_qlinearmatmul_lowered) {
     ck_assert_int_le(d.max_steps, 1);
     free(b);
     b = build_matmul(true, &size);
-    d = lowered_vs_reference(b, size, 3, dims, &packed, "QLinearMatMul uint8 B (requantized)");
+    d = lowered_vs_reference(b, size, 3, dims, &packed, "QLinearMatMul uint8 B");
     ck_assert_uint_gt(packed, 0);
-    ck_assert_int_le(d.max_steps, 2);
-    ck_assert(d.mean_steps < 0.5);
+    ck_assert_int_le(d.max_steps, 1);
+    ck_assert_uint_le(d.differ, 1); /* requantized weights gave 4 of 144 */
     free(b);
 }
 END_TEST
@@ -315,7 +324,7 @@ static Suite *qoperator_suite(void) {
     TCase *tc = tcase_create("lowering");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_qlinearconv_chain_lowered);
-    tcase_add_test(tc, test_qlinearconv_u8_weights_requantized);
+    tcase_add_test(tc, test_qlinearconv_u8_weights_exact);
     tcase_add_test(tc, test_qlinearmatmul_lowered);
     tcase_add_test(tc, test_int8_activations_stay_reference);
     suite_add_tcase(s, tc);
