@@ -1,5 +1,8 @@
 /* Int8 GEMM driver: weight packing (panels, column sums), cache blocking, threading over M/N. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "kernels/q8_ukernels.h"
 
@@ -90,7 +93,17 @@ void qs_q8_row_sums(const uint8_t *a, size_t lda, size_t rows, size_t k, int32_t
     for (size_t i = 0; i < rows; i++) {
         const uint8_t *row = a + i * lda;
         uint32_t sum = 0;
-        for (size_t kk = 0; kk < k; kk++)
+        size_t kk = 0;
+#ifdef __SSE2__
+        /* psadbw: 16 bytes into two 64-bit sums at a time (SSE2 is baseline on x86-64). */
+        __m128i vs = _mm_setzero_si128();
+        for (; kk + 16 <= k; kk += 16) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(row + kk));
+            vs = _mm_add_epi64(vs, _mm_sad_epu8(v, _mm_setzero_si128()));
+        }
+        sum = (uint32_t)_mm_cvtsi128_si32(vs) + (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(vs, 8));
+#endif
+        for (; kk < k; kk++)
             sum += row[kk];
         out[i] = (int32_t)sum;
     }
