@@ -1,6 +1,7 @@
 /* QLinearConvNHWC: the int8 convolution built by the QDQ lowering. uint8 NHWC activations,
- * int8 per-channel weights (zero point 0), int32 bias, fused clamp (uint8 out) or float output
- * with an activation. Requantization parameters are computed once, in prepare. */
+ * int8 per-channel weights (zero point 0, or an int32 one per channel for wider weights), int32
+ * bias, fused clamp (uint8 out) or float output with an activation. Requantization parameters are
+ * computed once, in prepare. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,8 @@ static qs_status qconv_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     memcpy(xv.dims, qs_node_input(g, n, QX)->dims, sizeof(xv.dims));
     qs_view_from_value(&wv, w);
     qs_conv2d_shape shape = conv_shape(p, &xv, &wv, NULL);
-    st = qs_q8_conv2d_create(qs_engine_isa(), &shape, w->data, p->out.bias, p->out.x_zero,
-                             &p->conv);
+    st = qs_q8_conv2d_create_offset(qs_engine_isa(), &shape, w->data, p->out.bias,
+                                    p->out.x_zero, p->out.w_offset, &p->conv);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;

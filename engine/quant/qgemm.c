@@ -61,7 +61,7 @@ static qs_status qgemm_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_status st = qs_qlinear_output_prepare(g, n, nn, p->qmin, p->qmax, &p->out, err);
     if (st != QS_OK)
         return st;
-    st = qs_q8_pack_b(qs_engine_isa(), b->data, k, nn, &p->b);
+    st = qs_q8_pack_b_offset(qs_engine_isa(), b->data, k, nn, p->out.w_offset, &p->b);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;
