@@ -39,11 +39,17 @@ typedef struct {
     int8_t *data;          /* owned, 64-byte aligned */
     int32_t *colsum;       /* owned, n values */
     size_t bytes;
+    bool u7;               /* packed for activations in 0..127 (qs_q8_pack_b_u7) */
 } qs_q8_packed_b;
 
 /* Pack int8 weights given as N x K row-major (Conv OI[HW] flattened with K = I*kh*kw in the
  * kernel's im2col order (kh, kw, c), or Gemm with transB). Errors: QS_ERR_NO_MEMORY. */
 qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8_packed_b *out);
+/* Same for a GEMM whose A bytes are all in 0..127 (7-bit activations, "reduce_range"): the ISA
+ * may use a faster kernel that is exact only then (AVX2: vpmaddubsw). A byte above 127 gives
+ * wrong (saturated) results, never a crash. */
+qs_status qs_q8_pack_b_u7(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
+                          qs_q8_packed_b *out);
 void qs_q8_packed_b_free(qs_q8_packed_b *p);
 
 /* C[m][n] for rows [0, m): uint8 output with requantization. a is M x K uint8 (lda >= K). */
@@ -72,6 +78,10 @@ typedef struct {
 /* w_oihw: int8 weights in ONNX OIHW order. bias: int32, out_c values or NULL. */
 qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
                               const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out);
+/* Same for inputs whose bytes and a_zero are all in 0..127 (see qs_q8_pack_b_u7);
+ * QS_ERR_INVALID_ARGUMENT when a_zero > 127. */
+qs_status qs_q8_conv2d_create_u7(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
+                                 const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out);
 void qs_q8_conv2d_free(qs_q8_conv2d *conv);
 /* Per-thread scratch bytes (times n_threads in total, 64-byte aligned), as for fp32. */
 size_t qs_q8_conv2d_scratch_bytes(const qs_q8_conv2d *conv, const qs_conv2d_shape *shape);

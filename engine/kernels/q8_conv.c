@@ -54,14 +54,16 @@ static qs_status qs_q8_conv2d_create_dw(const qs_q8_kernels *kern, const qs_conv
     return QS_OK;
 }
 
-qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
-                              const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
+static qs_status qs_q8_conv2d_create_for(qs_isa isa, bool u7, const qs_conv2d_shape *shape,
+                                         const int8_t *w_oihw, const int32_t *bias,
+                                         int32_t a_zero, qs_q8_conv2d *out) {
     qs_status st = QS_OK;
     int8_t *tmp = NULL;
     if (!out)
         return QS_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    if (!shape || !w_oihw || !qs_conv2d_shape_ok(shape) || a_zero < 0 || a_zero > 255)
+    if (!shape || !w_oihw || !qs_conv2d_shape_ok(shape) || a_zero < 0 ||
+        a_zero > (u7 ? 127 : 255))
         return QS_ERR_INVALID_ARGUMENT;
     const qs_q8_kernels *kern = qs_q8_kernels_get(isa);
     const qs_conv2d_shape *s = shape;
@@ -101,7 +103,8 @@ qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const in
                 for (size_t ci = 0; ci < cin_g; ci++)
                     tmp[o * kg + t * cin_g + ci] = src[ci * taps + t];
         }
-        st = qs_q8_pack_b(kern->isa, tmp, kg, cout_g, &out->gemm[g]);
+        st = u7 ? qs_q8_pack_b_u7(kern->isa, tmp, kg, cout_g, &out->gemm[g])
+                : qs_q8_pack_b(kern->isa, tmp, kg, cout_g, &out->gemm[g]);
         if (st != QS_OK)
             goto cleanup;
         out->n_gemm = g + 1;
@@ -121,6 +124,21 @@ cleanup:
     return st;
 }
 
+qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
+                              const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
+    return qs_q8_conv2d_create_for(isa, false, shape, w_oihw, bias, a_zero, out);
+}
+
+qs_status qs_q8_conv2d_create_u7(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
+                                 const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
+    return qs_q8_conv2d_create_for(isa, true, shape, w_oihw, bias, a_zero, out);
+}
+
+/* The kernels the convolution runs with: its GEMMs' (7-bit or not), else the ISA's. */
+static const qs_q8_kernels *qs_q8_conv_kernels(const qs_q8_conv2d *conv) {
+    return conv->n_gemm ? qs_q8_kernels_packed(&conv->gemm[0]) : qs_q8_kernels_get(conv->isa);
+}
+
 /* Pointwise with output dims equal to input dims: the input is the GEMM's A as it is. */
 static bool qs_q8_conv_direct(const qs_q8_conv2d *conv, const qs_conv2d_shape *shape) {
     return qs_conv2d_is_pointwise(&conv->shape) && shape->out_h == shape->in_h &&
@@ -134,7 +152,7 @@ static size_t qs_q8_conv_lda(const qs_q8_conv2d *conv) {
 }
 
 static size_t qs_q8_conv_tile(const qs_q8_conv2d *conv) {
-    const size_t mr = qs_q8_kernels_get(conv->isa)->mr;
+    const size_t mr = qs_q8_conv_kernels(conv)->mr;
     size_t t = QS_Q8_TILE_BYTES / qs_q8_conv_lda(conv);
     if (t < QS_Q8_TILE_MIN)
         t = QS_Q8_TILE_MIN;
@@ -330,7 +348,7 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
     qs_q8_conv_job j;
     memset(&j, 0, sizeof j);
     j.conv = conv;
-    j.kern = qs_q8_kernels_get(conv->isa);
+    j.kern = qs_q8_conv_kernels(conv);
     j.s = conv->shape;
     j.s.n = shape->n;
     j.s.in_h = shape->in_h;

@@ -101,6 +101,11 @@ typedef struct {
 /* The table for an ISA as asked (the caller makes sure the CPU has it). AVX-512 without VNNI uses
  * the AVX2 kernels. */
 const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa);
+/* The table for activations known to be in 0..127: its GEMM may rely on it (AVX2: vpmaddubsw);
+ * ISAs without such a kernel return their qs_q8_kernels_get table. */
+const qs_q8_kernels *qs_q8_kernels_get_u7(qs_isa isa);
+/* The table weights were packed for (qs_q8_pack_b or qs_q8_pack_b_u7). */
+const qs_q8_kernels *qs_q8_kernels_packed(const qs_q8_packed_b *b);
 
 /* Bytes of one packed panel of k_padded rows in a table's layout. */
 size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded);
@@ -177,6 +182,13 @@ void qs_q8_gemm_u8_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a
 void qs_q8_gemm_f32_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p);
+/* Activations in 0..127 only (vpmaddubsw cannot saturate), default c4 packing. */
+void qs_q8_gemm_u8_4x64c4__avx2u7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                  const int8_t *w, void *c, size_t ldc,
+                                  const qs_q8_gemm_params *p);
+void qs_q8_gemm_f32_4x64c4__avx2u7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                   const int8_t *w, void *c, size_t ldc,
+                                   const qs_q8_gemm_params *p);
 size_t qs_q8_pack_bytes__avx2(size_t k_padded, size_t panels);
 void qs_q8_pack__avx2(const int8_t *w_nk, size_t k, size_t n, int8_t *dst);
 void qs_q8_dwconv__avx2(const qs_q8_dw_args *args, size_t oh, void *out_row);
