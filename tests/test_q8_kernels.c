@@ -705,7 +705,7 @@ START_TEST(test_quantize) {
                 }
             }
             q[n] = 0x5a;
-            kern->quantize(x, n, sc, zero, q);
+            kern->quantize(x, n, sc, zero, 255, q);
             ck_assert_uint_eq(q[n], 0x5a);
             for (size_t i = 0; i < n; i++)
                 if (q[i] != qs_q8_quantize_one(x[i], sc, zero))
@@ -718,8 +718,17 @@ START_TEST(test_quantize) {
                 const float want = (float)((int32_t)q[i] - zero) * sc;
                 ck_assert(memcmp(&back[i], &want, sizeof want) == 0);
             }
-            kern->quantize(back, n, sc, zero, q2);
+            kern->quantize(back, n, sc, zero, 255, q2);
             ck_assert(n == 0 || memcmp(q, q2, n) == 0);
+            /* 7-bit: the same values capped at 127 (zero points up to 127). */
+            const int32_t z7 = zero < 127 ? zero : 127;
+            kern->quantize(x, n, sc, z7, 127, q2);
+            for (size_t i = 0; i < n; i++) {
+                const uint8_t full = qs_q8_quantize_one(x[i], sc, z7);
+                if (q2[i] != (full < 127 ? full : 127))
+                    ck_abort_msg("%s quantize 7-bit n=%zu: x[%zu]=%.9g scale %g zero %d -> %u",
+                                 qs_isa_name(isa), n, i, (double)x[i], (double)sc, z7, q2[i]);
+            }
         }
         free(x);
         free(back);
@@ -731,7 +740,7 @@ START_TEST(test_quantize) {
     uint8_t qn[20];
     for (size_t i = 0; i < 20; i++)
         nanv[i] = NAN;
-    kern->quantize(nanv, 20, 0.1f, 7, qn);
+    kern->quantize(nanv, 20, 0.1f, 7, 255, qn);
     for (size_t i = 0; i < 20; i++)
         ck_assert_uint_eq(qn[i], 0);
     ck_assert_uint_eq(qs_q8_quantize_one(NAN, 0.1f, 7), 0);

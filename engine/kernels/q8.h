@@ -93,6 +93,9 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
 
 /* Elementwise. */
 void qs_q8_quantize(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+/* Same clamped to [0, qmax] (7-bit activations: qmax 127); zero must be in [0, qmax]. */
+void qs_q8_quantize_max(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                        uint8_t *y);
 void qs_q8_dequantize(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
 /* Min and max of n floats (dynamic quantization ranges). */
 void qs_f32_minmax(const float *x, size_t n, float *min, float *max);

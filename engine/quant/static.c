@@ -172,8 +172,8 @@ static bool choose_params(insert_ctx *c, int32_t v) {
         return true;
     if (!qs_calibrator_range(c->cal, c->g->values[v]->name, &lo, &hi))
         return false;
-    qs_quant_params_from_range(lo, hi, c->o->symmetric_activations != 0, &c->scale[v],
-                               &c->zero[v]);
+    qs_quant_params_from_range(lo, hi, c->o->symmetric_activations != 0,
+                               qs_quant_act_qmax(c->o), &c->scale[v], &c->zero[v]);
     c->has[v] = true;
     return true;
 }
@@ -274,6 +274,38 @@ static void reroute(insert_ctx *c, int32_t v, int32_t dq) {
             if (n->inputs[j] == v)
                 n->inputs[j] = dq;
     }
+}
+
+qs_status qs_pass_clamp_activations(qs_graph *g, const qs_quant_options *o, qs_error *err) {
+    const int32_t qmax = qs_quant_act_qmax(o);
+    if (qmax >= 255)
+        return QS_OK;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        qs_node *n = &g->nodes[i];
+        if (n->dead || n->n_outputs != 1 || n->outputs[0] < 0 ||
+            g->values[n->outputs[0]]->dtype != QS_DTYPE_UINT8)
+            continue;
+        qs_status st = QS_OK;
+        if (qs_quant_op_clamps_u8(n)) {
+            /* Parameters on 0..qmax: a fused Relu/Clip bound can only be lower. */
+            int64_t lo = qs_node_attr_int(n, "qmin", 0), hi = qs_node_attr_int(n, "qmax", 255);
+            hi = hi < qmax ? hi : qmax;
+            st = qs_node_set_attr_int(n, "qmax", hi);
+            if (st == QS_OK && lo > hi)
+                st = qs_node_set_attr_int(n, "qmin", hi);
+        } else if (qs_node_is(n, "QuantizeLinear")) {
+            st = qs_node_set_attr_int(n, "qmax", qmax);
+        }
+        if (st != QS_OK)
+            return qs_error_set(err, st, "static quantization", "out of memory");
+        /* The op read its attributes when it was bound: bind it again. */
+        if (qs_quant_op_clamps_u8(n) || qs_node_is(n, "QuantizeLinear")) {
+            st = qs_node_bind(g, n, err);
+            if (st != QS_OK)
+                return st;
+        }
+    }
+    return QS_OK;
 }
 
 qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_quant_options *o,
