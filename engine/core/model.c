@@ -238,9 +238,9 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
             goto fail;
     } else {
         st = annotate(m->g, pool, &annotated, err);
-        const qs_quant_options *qo = NULL;
         if (st == QS_OK && opts->variant == QS_VARIANT_INT8_STATIC) {
-            qo = opts->quant ? opts->quant : qs_calibrator_options(opts->calibration);
+            const qs_quant_options *qo = opts->quant ? opts->quant
+                                                     : qs_calibrator_options(opts->calibration);
             st = qs_pass_insert_qdq(m->g, opts->calibration, qo, err);
             if (st == QS_OK)
                 st = annotate(m->g, pool, &annotated, err);
@@ -251,8 +251,6 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
             st = qs_pass_mark_quant_points(m->g, err);
         if (st == QS_OK)
             st = qs_pass_lower_qdq(m->g, err);
-        if (st == QS_OK && qo)
-            st = qs_pass_clamp_activations(m->g, qo, err);
         /* Weights of the ops left in float are dequantized now. */
         if (st == QS_OK)
             st = qs_pass_fold_constants(m->g, pool, false, err);

@@ -99,13 +99,12 @@ const qs_quant_options *qs_calibrator_options(const qs_calibrator *cal);
 
 /* Passes. */
 /* Static quantization: Q/DQ pairs on the activations of quantizable ops (ranges from the
- * calibrator) and int8 weights, in the form the QDQ lowering takes. */
+ * calibrator) and int8 weights, in the form the QDQ lowering takes. With reduce_range, the
+ * activations a GEMM reads (non-depthwise Conv, Gemm, MatMul) get 0..127 parameters and their
+ * QuantizeLinear an internal qmax attribute of 127, which the lowering turns into the clamp of
+ * the int8 op that makes them; the others (e.g. depthwise inputs) keep 8 bits. */
 qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_quant_options *o,
                              qs_error *err);
-/* After the lowering of a static quantization with reduce_range: every uint8 activation made by
- * an int8 operator or a QuantizeLinear is clamped to the recipe's qmax (127), so the GEMMs that
- * read them can prove their input 7-bit (qs_quant_u8_bound). No-op for 8-bit recipes. */
-qs_status qs_pass_clamp_activations(qs_graph *g, const qs_quant_options *o, qs_error *err);
 /* An int8 operator whose uint8 output is clamped to its qmin/qmax attributes. */
 bool qs_quant_op_clamps_u8(const qs_node *n);
 /* int8 activations (QuantizeLinear with an int8 zero point) become uint8 with zero point + 128:
