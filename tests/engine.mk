@@ -18,3 +18,10 @@ tests_test_quant_SOURCES = tests/test_quant.c
 tests_test_quant_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_test_quant_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -Wno-double-promotion
 tests_test_quant_LDADD = tests/libqstest.la engine/libqsengine.la $(CHECK_LIBS) -lm
+
+check_PROGRAMS += tests/test_external_data
+TESTS += tests/test_external_data
+tests_test_external_data_SOURCES = tests/test_external_data.c
+tests_test_external_data_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_test_external_data_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_test_external_data_LDADD = tests/libqstest.la engine/libqsengine.la $(CHECK_LIBS) -lm

@@ -118,6 +118,7 @@ typedef struct {
     int data_mode;
     bool bias;
     bool u7; /* activations in 0..127, weights packed with qs_q8_pack_b_u7 */
+    bool offsets; /* per-column weight offsets (qs_q8_pack_b_offset), a third of them 0 */
 } tq_gemm_case;
 
 /* 7-bit activations: 255 (the extremes) becomes 127, other bytes lose their top bit. */
@@ -132,6 +133,14 @@ static void tq_check_u7_kernel(qs_isa isa, const qs_q8_packed_b *pb) {
     const bool want = isa == QS_ISA_AVX2 || isa == QS_ISA_AVX512;
     ck_assert_msg(pb->u7 == want && (strstr(kern->gemm_name, "u7") != NULL) == want,
                   "%s: 7-bit packing runs %s", qs_isa_name(isa), kern->gemm_name);
+}
+
+/* Weight offsets as uint8 weights with zero points need them: -255..255, every third 0. */
+static int32_t *tq_offsets(size_t n) {
+    int32_t *off = tq_alloc(n * sizeof *off);
+    for (size_t j = 0; j < n; j++)
+        off[j] = j % 3 == 1 ? 0 : tq_int(-255, 255);
+    return off;
 }
 
 /* Run one GEMM case on an ISA (u8 and f32 outputs, with and without a pool) against naive math. */
@@ -153,8 +162,12 @@ static void tq_check_gemm(qs_isa isa, const tq_gemm_case *tc, qs_threadpool *poo
         bias[j] = tq_int(-20000, 20000);
         scale[j] = tq_float(tc->scale_lo, tc->scale_hi);
     }
+    int32_t *off = tc->offsets ? tq_offsets(n) : NULL;
     qs_q8_packed_b pb;
-    ck_assert_int_eq((tc->u7 ? qs_q8_pack_b_u7 : qs_q8_pack_b)(isa, w, k, n, &pb), QS_OK);
+    if (tc->u7)
+        ck_assert_int_eq(qs_q8_pack_b_u7(isa, w, k, n, &pb), QS_OK);
+    else
+        ck_assert_int_eq(qs_q8_pack_b_offset(isa, w, k, n, off, &pb), QS_OK);
     if (tc->u7)
         tq_check_u7_kernel(isa, &pb);
     const qs_q8_requant rq = {
@@ -170,8 +183,9 @@ static void tq_check_gemm(qs_isa isa, const tq_gemm_case *tc, qs_threadpool *poo
     for (size_t i = 0; i < m; i++) {
         for (size_t j = 0; j < n; j++) {
             int64_t acc = tc->bias ? bias[j] : 0;
+            const int32_t wo = off ? off[j] : 0;
             for (size_t kk = 0; kk < k; kk++)
-                acc += ((int64_t)a[i * lda + kk] - tc->a_zero) * w[j * k + kk];
+                acc += ((int64_t)a[i * lda + kk] - tc->a_zero) * (w[j * k + kk] + wo);
             const uint8_t want = tq_requant(acc, scale[j], tc->out_zero, tc->qmin, tc->qmax);
             if (c[i * ldc + j] != want)
                 ck_abort_msg("%s gemm u8 m=%zu n=%zu k=%zu az=%d: c[%zu][%zu] = %u, want %u",
@@ -186,6 +200,7 @@ static void tq_check_gemm(qs_isa isa, const tq_gemm_case *tc, qs_threadpool *poo
             ck_assert_uint_eq(c[i * ldc + j], 0xa5);
     }
     qs_q8_packed_b_free(&pb);
+    free(off);
     free(a);
     free(w);
     free(bias);
@@ -362,6 +377,38 @@ START_TEST(test_gemm_threads) {
 }
 END_TEST
 
+/* Weights with offsets (uint8 weights with zero points): every shape class, threads, both
+ * outputs, exact against w + offset. */
+START_TEST(test_gemm_offsets) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0x5eedu + (uint64_t)_i;
+    qs_threadpool *pool = NULL;
+    ck_assert_int_eq(qs_threadpool_create(3, &pool), QS_OK);
+    const qs_act relu = {.kind = QS_ACT_RELU};
+    size_t idx = 0;
+    for (size_t mi = 0; mi < TQ_N_SIZES; mi += 2)
+        for (size_t ni = 0; ni < TQ_N_SIZES; ni++)
+            for (size_t ki = 0; ki < TQ_N_SIZES; ki += 3, idx++) {
+                const tq_gemm_case tc = {
+                    .m = tq_sizes[mi], .n = tq_sizes[ni], .k = tq_sizes[ki],
+                    .a_zero = tq_zeros[idx % 4], .out_zero = tq_zeros[(idx / 4) % 4],
+                    .qmin = 0, .qmax = 255, .scale_lo = 1e-5f, .scale_hi = 1e-3f,
+                    .data_mode = (int)(idx % 5 == 0), .bias = idx % 2 != 0, .offsets = true,
+                };
+                tq_check_gemm(isa, &tc, idx % 4 == 0 ? pool : NULL, idx % 3 ? NULL : &relu);
+            }
+    /* More rows than one block of row sums, split over threads. */
+    const tq_gemm_case tall = {.m = 1000, .n = 40, .k = 24, .a_zero = 77, .out_zero = 128,
+                               .qmax = 255, .scale_lo = 1e-5f, .scale_hi = 1e-3f, .bias = true,
+                               .offsets = true};
+    tq_check_gemm(isa, &tall, pool, NULL);
+    tq_check_gemm(isa, &tall, NULL, NULL);
+    qs_threadpool_free(pool);
+}
+END_TEST
+
 /* Bounds outside the documented ranges (qmin < 0, qmax > 255, qmin > qmax, zero point past 255):
  * no meaning is promised, but every ISA must give the reference's bytes. */
 START_TEST(test_gemm_out_of_contract) {
@@ -504,9 +551,11 @@ static size_t tq_out_size(size_t in, size_t k, size_t s, size_t d, size_t p0, si
     return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
 }
 
-static void tq_check_conv_as(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
-                             int32_t out_zero, int32_t qmin, int32_t qmax, qs_threadpool *pool,
-                             bool f32_out, bool u7) {
+/* offsets: per-output-channel weight offsets (qs_q8_conv2d_create_offset); u7: inputs in
+ * 0..127 (qs_q8_conv2d_create_u7). */
+static void tq_check_conv_with(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
+                               int32_t out_zero, int32_t qmin, int32_t qmax, qs_threadpool *pool,
+                               bool f32_out, bool offsets, bool u7) {
     qs_conv2d_shape s = {
         .n = cc->n, .in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout,
         .kernel_h = cc->kh, .kernel_w = cc->kw, .stride_h = cc->stride, .stride_w = cc->stride,
@@ -533,10 +582,12 @@ static void tq_check_conv_as(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
         bias[o] = tq_int(-30000, 30000);
         scale[o] = tq_float(2e-4f, 2e-3f);
     }
+    int32_t *off = offsets ? tq_offsets(cc->cout) : NULL;
     qs_q8_conv2d conv;
-    ck_assert_int_eq((u7 ? qs_q8_conv2d_create_u7 : qs_q8_conv2d_create)(isa, &s, w, bias, a_zero,
-                                                                         &conv),
-                     QS_OK);
+    if (u7)
+        ck_assert_int_eq(qs_q8_conv2d_create_u7(isa, &s, w, bias, a_zero, &conv), QS_OK);
+    else
+        ck_assert_int_eq(qs_q8_conv2d_create_offset(isa, &s, w, bias, a_zero, off, &conv), QS_OK);
     if (u7 && conv.n_gemm)
         tq_check_u7_kernel(isa, &conv.gemm[0]);
     const int32_t threads = qs_threadpool_size(pool);
@@ -568,7 +619,8 @@ static void tq_check_conv_as(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
                                     in[((b * cc->h + (size_t)ih) * cc->w + (size_t)iw) * cc->cin +
                                        g * cin_g + ci];
                                 acc += (int64_t)(x - a_zero) *
-                                       w[((o * cin_g + ci) * cc->kh + kh) * cc->kw + kw];
+                                       (w[((o * cin_g + ci) * cc->kh + kh) * cc->kw + kw] +
+                                        (off ? off[o] : 0));
                             }
                     const size_t idx = ((b * s.out_h + oh) * s.out_w + ow) * cc->cout + o;
                     if (f32_out) {
@@ -590,6 +642,7 @@ static void tq_check_conv_as(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
                 }
     qs_kernels_free(scratch);
     qs_q8_conv2d_free(&conv);
+    free(off);
     free(in);
     free(w);
     free(bias);
@@ -600,7 +653,7 @@ static void tq_check_conv_as(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
 
 static void tq_check_conv(qs_isa isa, const tq_conv_case *cc, int32_t a_zero, int32_t out_zero,
                           int32_t qmin, int32_t qmax, qs_threadpool *pool, bool f32_out) {
-    tq_check_conv_as(isa, cc, a_zero, out_zero, qmin, qmax, pool, f32_out, false);
+    tq_check_conv_with(isa, cc, a_zero, out_zero, qmin, qmax, pool, f32_out, false, false);
 }
 
 START_TEST(test_conv_cases) {
@@ -641,8 +694,10 @@ START_TEST(test_conv_u7_cases) {
     ck_assert_int_eq(qs_threadpool_create(2, &pool), QS_OK);
     for (size_t c = 0; c < sizeof tq_convs / sizeof tq_convs[0]; c++) {
         const int32_t az = tq_zeros7[c % 4];
-        tq_check_conv_as(isa, &tq_convs[c], az, tq_zeros[(c + 1) % 4], 0, 127, NULL, false, true);
-        tq_check_conv_as(isa, &tq_convs[c], tq_zeros7[(c + 2) % 4], 0, 0, 255, pool, true, true);
+        tq_check_conv_with(isa, &tq_convs[c], az, tq_zeros[(c + 1) % 4], 0, 127, NULL, false,
+                           false, true);
+        tq_check_conv_with(isa, &tq_convs[c], tq_zeros7[(c + 2) % 4], 0, 0, 255, pool, true,
+                           false, true);
     }
     qs_threadpool_free(pool);
     qs_q8_conv2d conv;
@@ -652,6 +707,27 @@ START_TEST(test_conv_u7_cases) {
                                .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1};
     ck_assert_int_eq(qs_q8_conv2d_create_u7(isa, &s, w, NULL, 128, &conv),
                      QS_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* Weight offsets through every algorithm: 1x1 GEMM, im2col with padding (row sums include the
+ * padding's zero points), groups, and depthwise (offset channels redone by the reference). */
+START_TEST(test_conv_offsets) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0xc0ffeeu + (uint64_t)_i;
+    qs_threadpool *pool = NULL;
+    ck_assert_int_eq(qs_threadpool_create(2, &pool), QS_OK);
+    for (size_t c = 0; c < sizeof tq_convs / sizeof tq_convs[0]; c++) {
+        tq_check_conv_with(isa, &tq_convs[c], tq_zeros[c % 4], tq_zeros[(c + 1) % 4], 0, 255,
+                           NULL, false, true, false);
+        tq_check_conv_with(isa, &tq_convs[c], tq_zeros[(c + 2) % 4], 3, 3, 250, pool, false,
+                           true, false);
+        tq_check_conv_with(isa, &tq_convs[c], 128, 0, 0, 255, c % 2 ? pool : NULL, true, true,
+                           false);
+    }
+    qs_threadpool_free(pool);
 }
 END_TEST
 
@@ -854,11 +930,16 @@ START_TEST(test_public_elementwise) {
     for (size_t i = 0; i < n; i++)
         x[i] = tq_float(-2.3f, 2.6f);
     qs_q8_quantize(x, n, 0.02f, 120, q);
-    qs_q8_quantize__ref(x, n, 0.02f, 120, qr);
+    qs_q8_quantize__ref(x, n, 0.02f, 120, 255, qr);
     ck_assert(memcmp(q, qr, n) == 0);
     qs_q8_dequantize(q, n, 0.02f, 120, y);
     for (size_t i = 0; i < n; i++)
         ck_assert(fabsf(y[i] - x[i]) <= 0.0100001f);
+    qs_q8_quantize_max(x, n, 0.02f, 100, 127, q);
+    qs_q8_quantize__ref(x, n, 0.02f, 100, 127, qr);
+    ck_assert(memcmp(q, qr, n) == 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_le(q[i], 127);
     float mn, mx;
     qs_f32_minmax(x, n, &mn, &mx);
     qs_f32_minmax(x, 0, &mn, &mx);
@@ -898,6 +979,8 @@ static Suite *tq_suite(void) {
     tcase_add_loop_test(tc, test_conv_cases, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_threads, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_u7_cases, 0, TQ_N_ISAS);
+    tcase_add_loop_test(tc, test_gemm_offsets, 0, TQ_N_ISAS);
+    tcase_add_loop_test(tc, test_conv_offsets, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_quantize, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_minmax, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_add, 0, TQ_N_ISAS);

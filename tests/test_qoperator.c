@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "helpers/npy.h"
 #include "helpers/onnx_builder.h"
 #include "quantserve/engine.h"
 
@@ -42,7 +45,8 @@ enum { C_IN = 8, HW = 12, M1 = 16, BATCH = 2 };
 static const float y2_scale = 0.03f;
 
 typedef struct {
-    bool u8_weights;   /* conv1: uint8 weights with per-channel zero points (requantized) */
+    bool u8_weights;   /* uint8 weights: per-channel zero points (conv1), one far from 128
+                        * (depthwise): most rows need a weight offset in the kernels */
     bool depthwise;    /* append the depthwise QLinearConv */
     bool int8_act;     /* x quantized to int8 (not lowered) */
 } chain_opts;
@@ -89,10 +93,16 @@ static uint8_t *build_conv_chain(const chain_opts *o, size_t *size) {
     if (o->depthwise) {
         float w2[M1 * 9];
         int64_t w2d[4] = {M1, 1, 3, 3}, p1[4] = {1, 1, 1, 1};
-        fill_ints(w2, M1 * 9, 21, -127.0f, 127.0f);
-        init_int(m, "w2", QS_DTYPE_INT8, 4, w2d, w2);
-        init_scalar_f32(m, "w2s", 0.004f);
-        init_scalar_int(m, "w2z", QS_DTYPE_INT8, 0.0f);
+        if (o->u8_weights) {
+            fill_ints(w2, M1 * 9, 21, 0.0f, 255.0f);
+            init_int(m, "w2", QS_DTYPE_UINT8, 4, w2d, w2);
+            init_scalar_int(m, "w2z", QS_DTYPE_UINT8, 200.0f);
+        } else {
+            fill_ints(w2, M1 * 9, 21, -127.0f, 127.0f);
+            init_int(m, "w2", QS_DTYPE_INT8, 4, w2d, w2);
+            init_scalar_int(m, "w2z", QS_DTYPE_INT8, 0.0f);
+        }
+        init_scalar_f32(m, "w2s", o->u8_weights ? 0.002f : 0.004f);
         fill_ints(v, M1, 22, -2000.0f, 2000.0f);
         init_int(m, "b2", QS_DTYPE_INT32, 1, md, v);
         init_scalar_f32(m, "y2s", y2_scale);
@@ -263,17 +273,19 @@ START_TEST(test_qlinearconv_chain_lowered) {
 }
 END_TEST
 
-/* uint8 weights with per-channel zero points are requantized to symmetric int8: close, not exact. */
-START_TEST(test_qlinearconv_u8_weights_requantized) {
+/* uint8 weights with zero points stay exact (w - zero, with weight offsets where that does not
+ * fit int8): as with int8 weights, only requantization differs, at most one step. */
+START_TEST(test_qlinearconv_u8_weights_exact) {
     size_t size;
     chain_opts o = {.u8_weights = true, .depthwise = true};
     uint8_t *b = build_conv_chain(&o, &size);
     int64_t dims[4] = {BATCH, C_IN, HW, HW};
     uint64_t packed;
-    step_diff d = lowered_vs_reference(b, size, 4, dims, &packed, "uint8 weights (requantized)");
+    step_diff d = lowered_vs_reference(b, size, 4, dims, &packed, "uint8 weights");
     ck_assert_uint_gt(packed, 0);
-    ck_assert_int_le(d.max_steps, 3);
-    ck_assert(d.mean_steps < 0.5);
+    ck_assert_int_le(d.max_steps, 1);
+    ck_assert(d.mean_steps < 0.05);
+    ck_assert_uint_lt(d.saturated, d.n / 10);
     free(b);
 }
 END_TEST
@@ -288,10 +300,10 @@ START_TEST(test_qlinearmatmul_lowered) {
     ck_assert_int_le(d.max_steps, 1);
     free(b);
     b = build_matmul(true, &size);
-    d = lowered_vs_reference(b, size, 3, dims, &packed, "QLinearMatMul uint8 B (requantized)");
+    d = lowered_vs_reference(b, size, 3, dims, &packed, "QLinearMatMul uint8 B");
     ck_assert_uint_gt(packed, 0);
-    ck_assert_int_le(d.max_steps, 2);
-    ck_assert(d.mean_steps < 0.5);
+    ck_assert_int_le(d.max_steps, 1);
+    ck_assert_uint_le(d.differ, 1); /* requantized weights gave 4 of 144 */
     free(b);
 }
 END_TEST
@@ -310,14 +322,67 @@ START_TEST(test_int8_activations_stay_reference) {
 }
 END_TEST
 
+/* A real QDQ file with uint8 weights and non-zero weight zero points (TF MobileNetV1 0.25, no
+ * residual Adds): run on the int8 kernels, its logits are ONNX Runtime 1.30's bit for bit
+ * (reference made with ../shared/anchors/ort-run on the 347 test vector's center 128x128). */
+START_TEST(test_tf_mobilenet_v1_qdq_matches_ort_exactly) {
+    const char *shared = getenv("QS_SHARED_DATA"), *td = getenv("QS_TEST_DATA");
+    char path[1024];
+    if (!shared || access(shared, R_OK) != 0)
+        return; /* ../shared/data is absent: skip */
+    qst_npy x, want;
+    snprintf(path, sizeof(path), "%s/models/mobilenet_v2/test_vectors/"
+             "ILSVRC2012_val_00000347_input_1x3x224x224_f32.npy", shared);
+    ck_assert_msg(qst_npy_load(path, &x) == 0, "cannot read %s", path);
+    snprintf(path, sizeof(path), "%s/reference/tf_mobilenet_v1_025_qdq_logits_347crop128.npy",
+             td ? td : "tests/data");
+    ck_assert_msg(qst_npy_load(path, &want) == 0, "cannot read %s", path);
+    enum { CROP = 128, FULL = 224, OFF = (FULL - CROP) / 2 };
+    float *crop = malloc(3 * CROP * CROP * sizeof(float));
+    ck_assert_ptr_nonnull(crop);
+    for (size_t c = 0; c < 3; c++)
+        for (size_t y = 0; y < CROP; y++)
+            memcpy(crop + (c * CROP + y) * CROP, x.data + (c * FULL + y + OFF) * FULL + OFF,
+                   CROP * sizeof(float));
+    snprintf(path, sizeof(path),
+             "%s/models/tf_mobilenet_v1_0.25_128_quant/mobilenet_v1_0.25_128_quant_qdq.onnx",
+             shared);
+    qs_model_options o;
+    qs_model_options_init(&o);
+    o.variant = QS_VARIANT_INT8_QDQ;
+    qs_model *m = NULL;
+    qs_error err;
+    qs_error_clear(&err);
+    ck_assert_msg(qs_model_load_file(path, &o, &m, &err) == QS_OK, "%s: %s", err.where,
+                  err.message);
+    int64_t dims[4] = {1, 3, CROP, CROP};
+    for (int32_t threads = 1; threads <= 2; threads++) {
+        size_t n;
+        float *got = run(m, threads, crop, 4, dims, &n);
+        ck_assert_uint_eq(n, want.numel);
+        size_t differ = 0;
+        for (size_t i = 0; i < n; i++)
+            differ += got[i] != want.data[i];
+        ck_assert_msg(differ == 0, "%zu of %zu logits differ from ONNX Runtime's (%d threads)",
+                      differ, n, threads);
+        free(got);
+    }
+    qs_model_free(m);
+    free(crop);
+    qst_npy_free(&x);
+    qst_npy_free(&want);
+}
+END_TEST
+
 static Suite *qoperator_suite(void) {
     Suite *s = suite_create("qoperator");
     TCase *tc = tcase_create("lowering");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_qlinearconv_chain_lowered);
-    tcase_add_test(tc, test_qlinearconv_u8_weights_requantized);
+    tcase_add_test(tc, test_qlinearconv_u8_weights_exact);
     tcase_add_test(tc, test_qlinearmatmul_lowered);
     tcase_add_test(tc, test_int8_activations_stay_reference);
+    tcase_add_test(tc, test_tf_mobilenet_v1_qdq_matches_ort_exactly);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -29,6 +29,8 @@ Weights (one of):
 Output, in --out DIR:
   model.onnx        opset --opset (default 13), input "input" float32 [N,3,S,S] (N dynamic),
                     output "logits" [N,classes]; BatchNorm folded by constant folding
+  model.onnx.data   only for models over protobuf's 2 GB limit: their weights as ONNX external
+                    data (keep it beside model.onnx; quantserve reads it when loading the file)
   labels.txt        class names, one per line: --labels FILE, else torchvision's 1000 ImageNet names
                     when the model has 1000 outputs, else class_0, class_1, ...
   quantserve.json   a complete config for `quantserve --config DIR/quantserve.json`: one model with
@@ -360,13 +362,29 @@ def _register_zero_symbolic(opset):
     log("exporting aten::zero (unsupported by this torch.onnx) as zeros_like")
 
 
+def external_data_path(path):
+    """Where export_onnx puts the weights of a model over 2 GB: beside it, PATH.data."""
+    return path + ".data"
+
+
+def onnx_size(path):
+    """Bytes of an exported model: the .onnx file plus its external data file, if any."""
+    data = external_data_path(path)
+    return os.path.getsize(path) + (os.path.getsize(data) if os.path.exists(data) else 0)
+
+
 def export_onnx(model, path, size, opset):
-    """Export to path (atomically); returns the number of classes."""
+    """Export to path (atomically); returns the number of classes. A model over protobuf's 2 GB
+    limit gets its weights as ONNX external data in one file beside it, external_data_path(path)
+    (location: that file's name), which quantserve reads when loading from the file."""
     import torch
     import onnx
     sample = synthetic_images(2, size, 12345)
     model, classes = _Logits.wrap(model, sample)
-    tmp = f"{path}.tmp{os.getpid()}"
+    # A private folder: over 2 GB, torch.onnx writes one file per weight next to the model.
+    tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(os.path.abspath(path)))
+    tmp = os.path.join(tmp_dir, os.path.basename(path))
+    data = external_data_path(path)
 
     def run_export():
         # Not under no_grad: nn.MultiheadAttention (ViT) takes its fused inference path, which
@@ -392,18 +410,32 @@ def export_onnx(model, path, size, opset):
                 raise
             _register_zero_symbolic(opset)
             run_export()
-        m = onnx.load(tmp)
-        onnx.checker.check_model(m)
-        os.replace(tmp, path)
+        m = onnx.load(tmp, load_external_data=False)
+        external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+        if not external:
+            onnx.checker.check_model(m)
+            os.replace(tmp, path)
+            if os.path.exists(data):
+                os.remove(data)  # left by an earlier export over 2 GB
+        else:
+            # Gather torch's per-weight files into one, as onnx.save_model does; the checker needs
+            # the path (an in-memory model over 2 GB cannot be serialized for it).
+            del m
+            onnx.checker.check_model(tmp)
+            m = onnx.load(tmp)
+            log(f"model over 2 GB: weights go to {data} (ONNX external data)")
+            one = os.path.join(tmp_dir, "one.onnx")
+            onnx.save_model(m, one, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=os.path.basename(data), size_threshold=1024)
+            del m
+            os.replace(os.path.join(tmp_dir, os.path.basename(data)), data)
+            os.replace(one, path)
     except ExportError:
         raise
     except Exception as e:
         raise ExportError(f"torch.onnx.export failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer):
-        raise ExportError("the export uses external data (model over 2 GB); quantserve reads single-file models")
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return classes
 
 
@@ -726,7 +758,7 @@ def main(argv=None):
         write_config(conf_path, a, out_dir)
         rec = {
             "model": a.name, "weights": a.weights_desc, "onnx": onnx_path,
-            "onnx_mb": round(os.path.getsize(onnx_path) / 1e6, 3),
+            "onnx_mb": round(onnx_size(onnx_path) / 1e6, 3),
             "params": sum(p.numel() for p in model.parameters()), "opset": a.opset,
             "input": f"input [N,3,{a.size},{a.size}] float32", "output": f"logits [N,{classes}]",
             "labels": os.path.join(out_dir, "labels.txt"), "labels_source": labels_src, "config": conf_path,

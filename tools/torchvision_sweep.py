@@ -108,7 +108,7 @@ def worker(a):
         except E.ExportError as e:
             meta["export_error"] = str(e)
         if "export_error" not in meta:
-            meta["onnx_mb"] = round(os.path.getsize(onnx_path) / 1e6, 1)
+            meta["onnx_mb"] = round(E.onnx_size(onnx_path) / 1e6, 1)
             meta["export_s"] = round(time.perf_counter() - t0, 1)
             x = E.synthetic_images(a.batch, size, a.seed + 1000)
             times = []
@@ -399,7 +399,7 @@ def model_ops(d):
         with open(path) as f:
             return json.load(f)
     import onnx
-    ops = sorted({n.op_type for n in onnx.load(onnx_path).graph.node})
+    ops = sorted({n.op_type for n in onnx.load(onnx_path, load_external_data=False).graph.node})
     with open(path, "w") as f:
         json.dump(ops, f)
     return ops

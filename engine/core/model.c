@@ -172,8 +172,10 @@ qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_opt
     return qs_model_load_internal(data, size, opts, 0, out, err);
 }
 
-qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_options *opts,
-                                 uint32_t flags, qs_model **out, qs_error *err) {
+/* base_dir: the directory external tensor data is read from (NULL: loaded from memory). */
+static qs_status model_load(const void *data, size_t size, const char *base_dir,
+                            const qs_model_options *opts, uint32_t flags, qs_model **out,
+                            qs_error *err) {
     qs_status st;
     qs_model_options defaults;
     qs_model *m = NULL;
@@ -202,7 +204,7 @@ qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_o
         qs_error_set(err, st, "model", "cannot create a thread pool");
         goto fail;
     }
-    st = qs_onnx_import(data, size, &m->g, err);
+    st = qs_onnx_import(data, size, base_dir, &m->g, err);
     if (st != QS_OK)
         goto fail;
     st = freeze_inputs(m->g, opts, err);
@@ -313,11 +315,31 @@ fail:
     return st;
 }
 
+qs_status qs_model_load_internal(const void *data, size_t size, const qs_model_options *opts,
+                                 uint32_t flags, qs_model **out, qs_error *err) {
+    return model_load(data, size, NULL, opts, flags, out, err);
+}
+
+/* The directory part of path ("." for a bare file name); malloc'ed, NULL when out of memory. */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    char *d = malloc(len + 1);
+    if (d) {
+        memcpy(d, path, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
 qs_status qs_model_load_file(const char *path, const qs_model_options *opts, qs_model **out,
                              qs_error *err) {
     qs_status st;
     FILE *f = NULL;
     uint8_t *buf = NULL;
+    char *dir = NULL;
     struct stat sb;
 
     if (!path || !out)
@@ -344,8 +366,14 @@ qs_status qs_model_load_file(const char *path, const qs_model_options *opts, qs_
         st = qs_error_set(err, QS_ERR_IO, path, "read failed");
         goto cleanup;
     }
-    st = qs_model_load_memory(buf, size, opts, out, err);
+    dir = dir_of(path);
+    if (!dir) {
+        st = qs_error_set(err, QS_ERR_NO_MEMORY, path, "out of memory");
+        goto cleanup;
+    }
+    st = model_load(buf, size, dir, opts, 0, out, err);
 cleanup:
+    free(dir);
     free(buf);
     fclose(f);
     return st;

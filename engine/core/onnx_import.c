@@ -1,7 +1,11 @@
 /* ONNX import with protobuf-c: model, graph, initializers, nodes and attributes into a qs_graph. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/onnx_import.h"
 #include "onnx/onnx.pb-c.h"
@@ -11,16 +15,186 @@
 #define QS_MIN_OPSET 1 /* older opsets: each op refuses the semantics it does not implement */
 #define QS_MAX_OPSET 18
 
-/* Convert a TensorProto into v (dtype, dims, data). `where` names it in errors. */
-static qs_status tensor_import(const Onnx__TensorProto *t, qs_value *v, const char *where,
-                               qs_error *err) {
+/* State of one import: where external data is looked up, and the external file last opened
+ * (tensors usually share one file, in order). */
+typedef struct {
+    const char *base_dir; /* the model file's directory; NULL when loading from memory */
+    int fd;               /* -1 when none is open */
+    char *fd_location;    /* the location `fd` was opened for */
+    uint64_t fd_size;
+    uint64_t external_bytes; /* total read from external files */
+} import_ctx;
+
+static void import_ctx_init(import_ctx *c, const char *base_dir) {
+    memset(c, 0, sizeof(*c));
+    c->base_dir = base_dir;
+    c->fd = -1;
+}
+
+static void import_ctx_close(import_ctx *c) {
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->fd_location);
+    c->fd = -1;
+    c->fd_location = NULL;
+}
+
+/* A non-negative decimal integer as external_data stores it ("4096"); false for anything else
+ * (sign, spaces, other characters, empty, overflow). */
+static bool parse_u64(const char *s, uint64_t *out) {
+    uint64_t v = 0;
+    if (!s || !s[0])
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* The spec's locations are POSIX paths relative to the model's directory: refuse absolute paths
+ * and any ".." component, so a model cannot make the server read files outside its folder. */
+static bool location_is_safe(const char *loc) {
+    if (!loc[0] || loc[0] == '/')
+        return false;
+    for (const char *p = loc; *p;) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+/* Open (or reuse) the external file `loc` in the model's directory. */
+static qs_status external_open(import_ctx *c, const char *loc, const char *where, qs_error *err) {
+    char path[4096];
+    struct stat sb;
+    if (c->fd >= 0 && strcmp(c->fd_location, loc) == 0)
+        return QS_OK;
+    import_ctx_close(c);
+    int n = snprintf(path, sizeof(path), "%s/%s", c->base_dir, loc);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data location is too "
+                            "long");
+    /* O_NONBLOCK: opening a FIFO must not hang; only regular files are accepted below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return qs_error_set(err, QS_ERR_IO, where, "cannot open external data \"%.200s\": %s", loc,
+                            strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return qs_error_set(err, QS_ERR_IO, where, "external data \"%.200s\" is not a regular file",
+                            loc);
+    }
+    c->fd_location = strdup(loc);
+    if (!c->fd_location) {
+        close(fd);
+        return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory");
+    }
+    c->fd = fd;
+    c->fd_size = (uint64_t)sb.st_size;
+    return QS_OK;
+}
+
+/* Check the external_data entries of an EXTERNAL tensor of `bytes` bytes against the spec (keys
+ * location (required), offset and length (optional decimal strings), checksum (not verified))
+ * and its file, which is left open in c; *offset gets where the data starts. Runs before the
+ * tensor's buffer is allocated, so a bogus shape costs nothing unless the file really is that
+ * large. */
+static qs_status external_locate(import_ctx *c, const Onnx__TensorProto *t, size_t bytes,
+                                 uint64_t *offset, const char *where, qs_error *err) {
+    const char *loc = NULL;
+    uint64_t length = bytes;
+    bool has_offset = false, has_length = false;
+
+    *offset = 0;
+    if (!c || !c->base_dir)
+        return qs_error_set(err, QS_ERR_UNSUPPORTED, where, "the tensor's data is in an external "
+                            "file, which needs the model loaded from a file, not from memory");
+    if (t->has_raw_data)
+        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "tensor has both external data "
+                            "and raw_data");
+    for (size_t i = 0; i < t->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *e = t->external_data[i];
+        const char *key = e->key ? e->key : "", *val = e->value ? e->value : "";
+        bool dup = false, bad = false;
+        if (strcmp(key, "location") == 0) {
+            dup = loc != NULL;
+            loc = val;
+        } else if (strcmp(key, "offset") == 0) {
+            dup = has_offset;
+            has_offset = true;
+            bad = !parse_u64(val, offset);
+        } else if (strcmp(key, "length") == 0) {
+            dup = has_length;
+            has_length = true;
+            bad = !parse_u64(val, &length);
+        }
+        if (dup)
+            return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data key \"%s\" is "
+                                "given twice", key);
+        if (bad)
+            return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data %s \"%.40s\" is "
+                                "not a non-negative integer", key, val);
+    }
+    if (!loc)
+        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data has no location");
+    if (!location_is_safe(loc))
+        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data location \"%.200s\" "
+                            "must be a relative path inside the model's directory", loc);
+    if (length != bytes)
+        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data length is %llu "
+                            "bytes, shape and type need %zu", (unsigned long long)length, bytes);
+    qs_status st = external_open(c, loc, where, err);
+    if (st != QS_OK)
+        return st;
+    if (*offset > c->fd_size || length > c->fd_size - *offset)
+        return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "external data (offset %llu, %llu "
+                            "bytes) runs past the end of \"%.200s\" (%llu bytes)",
+                            (unsigned long long)*offset, (unsigned long long)length, loc,
+                            (unsigned long long)c->fd_size);
+    return QS_OK; /* offset <= file size, which fits off_t */
+}
+
+/* Read `bytes` at `offset` of the file external_locate left open straight into dst. */
+static qs_status external_read(import_ctx *c, void *dst, size_t bytes, uint64_t offset,
+                               const char *where, qs_error *err) {
+    uint8_t *p = dst;
+    size_t left = bytes;
+    while (left) {
+        /* Linux reads at most about 2 GiB per call: loop over short reads. */
+        ssize_t got = pread(c->fd, p, left, (off_t)offset);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return qs_error_set(err, QS_ERR_IO, where, "reading external data \"%.200s\" failed: "
+                                "%s", c->fd_location, got < 0 ? strerror(errno) : "file shrank");
+        p += got;
+        left -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    c->external_bytes += bytes;
+    return QS_OK;
+}
+
+/* Convert a TensorProto into v (dtype, dims, data). `where` names it in errors; `c` says where
+ * external data is found (NULL: external data is refused). */
+static qs_status tensor_import(const Onnx__TensorProto *t, qs_value *v, import_ctx *c,
+                               const char *where, qs_error *err) {
     qs_dtype dt = (qs_dtype)t->data_type;
     size_t esize = qs_dtype_size(dt);
     size_t numel = 1, bytes;
+    bool external =
+        t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 
-    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        return qs_error_set(err, QS_ERR_UNSUPPORTED, where,
-                            "external tensor data is not supported: embed the weights in the file");
     if (t->segment)
         return qs_error_set(err, QS_ERR_UNSUPPORTED, where, "segmented tensors are not supported");
     if (esize == 0)
@@ -36,6 +210,12 @@ static qs_status tensor_import(const Onnx__TensorProto *t, qs_value *v, const ch
     }
     if (!qs_mul_size(numel, esize, &bytes) || bytes > ((size_t)1 << 34))
         return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where, "tensor too large");
+    uint64_t ext_offset = 0;
+    if (external) {
+        qs_status st = external_locate(c, t, bytes, &ext_offset, where, err);
+        if (st != QS_OK)
+            return st;
+    }
     v->dtype = dt;
     v->rank = (int32_t)t->n_dims;
     for (size_t i = 0; i < t->n_dims; i++)
@@ -44,6 +224,8 @@ static qs_status tensor_import(const Onnx__TensorProto *t, qs_value *v, const ch
     if (qs_value_alloc_data(v) != QS_OK)
         return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory for %zu bytes", bytes);
 
+    if (external)
+        return external_read(c, v->data, bytes, ext_offset, where, err);
     if (t->has_raw_data) {
         if (t->raw_data.len != bytes)
             return qs_error_set(err, QS_ERR_MALFORMED_MODEL, where,
@@ -124,7 +306,7 @@ qs_status qs_onnx_tensor_decode(const void *data, size_t size, qs_value **out, q
         st = qs_error_set(err, QS_ERR_NO_MEMORY, "tensor", "out of memory");
         goto cleanup;
     }
-    st = tensor_import(t, v, "tensor", err);
+    st = tensor_import(t, v, NULL, "tensor", err);
     if (st != QS_OK)
         goto cleanup;
     *out = v;
@@ -170,8 +352,8 @@ static qs_status value_info_import(const Onnx__ValueInfoProto *vi, qs_value *v, 
     return QS_OK;
 }
 
-static qs_status attr_import(const Onnx__AttributeProto *a, qs_attr *out, const char *where,
-                             qs_error *err) {
+static qs_status attr_import(const Onnx__AttributeProto *a, qs_attr *out, import_ctx *c,
+                             const char *where, qs_error *err) {
     out->name = strdup(a->name ? a->name : "");
     if (!out->name)
         return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory");
@@ -213,7 +395,7 @@ static qs_status attr_import(const Onnx__AttributeProto *a, qs_attr *out, const 
         out->t = qs_value_create(a->t->name);
         if (!out->t)
             return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory");
-        return tensor_import(a->t, out->t, where, err);
+        return tensor_import(a->t, out->t, c, where, err);
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
         /* Kept as a count only: no supported operator reads string lists. */
         out->n = a->n_strings;
@@ -226,7 +408,8 @@ static qs_status attr_import(const Onnx__AttributeProto *a, qs_attr *out, const 
     return QS_OK;
 }
 
-static qs_status node_import(qs_graph *g, const Onnx__NodeProto *np, size_t index, qs_error *err) {
+static qs_status node_import(qs_graph *g, const Onnx__NodeProto *np, size_t index, import_ctx *c,
+                             qs_error *err) {
     char fallback[64], where[192];
     const char *name = np->name && np->name[0] ? np->name : NULL;
     if (!np->op_type || !np->op_type[0])
@@ -280,7 +463,7 @@ static qs_status node_import(qs_graph *g, const Onnx__NodeProto *np, size_t inde
             return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory");
         for (size_t i = 0; i < np->n_attribute; i++) {
             n->n_attrs = i + 1;
-            qs_status st = attr_import(np->attribute[i], &n->attrs[i], where, err);
+            qs_status st = attr_import(np->attribute[i], &n->attrs[i], c, where, err);
             if (st != QS_OK)
                 return st;
         }
@@ -288,7 +471,8 @@ static qs_status node_import(qs_graph *g, const Onnx__NodeProto *np, size_t inde
     return QS_OK;
 }
 
-static qs_status graph_import(qs_graph *g, const Onnx__GraphProto *gp, qs_error *err) {
+static qs_status graph_import(qs_graph *g, const Onnx__GraphProto *gp, import_ctx *c,
+                              qs_error *err) {
     qs_status st;
     char where[192];
 
@@ -304,7 +488,7 @@ static qs_status graph_import(qs_graph *g, const Onnx__GraphProto *gp, qs_error 
         int32_t vi = qs_graph_add_value(g, t->name);
         if (vi < 0)
             return qs_error_set(err, QS_ERR_NO_MEMORY, where, "out of memory");
-        st = tensor_import(t, g->values[vi], where, err);
+        st = tensor_import(t, g->values[vi], c, where, err);
         if (st != QS_OK)
             return st;
     }
@@ -332,7 +516,7 @@ static qs_status graph_import(qs_graph *g, const Onnx__GraphProto *gp, qs_error 
         g->inputs[g->n_inputs++] = idx;
     }
     for (size_t i = 0; i < gp->n_node; i++) {
-        st = node_import(g, gp->node[i], i, err);
+        st = node_import(g, gp->node[i], i, c, err);
         if (st != QS_OK)
             return st;
     }
@@ -353,10 +537,14 @@ static qs_status graph_import(qs_graph *g, const Onnx__GraphProto *gp, qs_error 
     return QS_OK;
 }
 
-qs_status qs_onnx_import(const void *data, size_t size, qs_graph **out, qs_error *err) {
+qs_status qs_onnx_import(const void *data, size_t size, const char *base_dir, qs_graph **out,
+                         qs_error *err) {
     qs_status st = QS_OK;
     qs_graph *g = NULL;
     Onnx__ModelProto *m = NULL;
+    import_ctx ctx;
+
+    import_ctx_init(&ctx, base_dir);
 
     *out = NULL;
     if (!data || size == 0)
@@ -399,13 +587,14 @@ qs_status qs_onnx_import(const void *data, size_t size, qs_graph **out, qs_error
                           "are)", (long long)g->opset, QS_MIN_OPSET, QS_MAX_OPSET);
         goto cleanup;
     }
-    g->file_bytes = size;
-    st = graph_import(g, m->graph, err);
+    st = graph_import(g, m->graph, &ctx, err);
     if (st != QS_OK)
         goto cleanup;
+    g->file_bytes = size + ctx.external_bytes;
     *out = g;
     g = NULL;
 cleanup:
+    import_ctx_close(&ctx);
     qs_graph_free(g);
     onnx__model_proto__free_unpacked(m, NULL);
     return st;

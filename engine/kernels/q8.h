@@ -37,7 +37,8 @@ typedef struct {
     size_t k_padded, nr;
     qs_isa isa;
     int8_t *data;          /* owned, 64-byte aligned */
-    int32_t *colsum;       /* owned, n values */
+    int32_t *colsum;       /* owned, n values; includes k * offset[n] when there are offsets */
+    int32_t *offset;       /* owned, n values, or NULL: see qs_q8_pack_b_offset */
     size_t bytes;
     bool u7;               /* packed for activations in 0..127 (qs_q8_pack_b_u7) */
 } qs_q8_packed_b;
@@ -45,6 +46,12 @@ typedef struct {
 /* Pack int8 weights given as N x K row-major (Conv OI[HW] flattened with K = I*kh*kw in the
  * kernel's im2col order (kh, kw, c), or Gemm with transB). Errors: QS_ERR_NO_MEMORY. */
 qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8_packed_b *out);
+/* Same for weights that need more than int8: column n stands for w_nk[n][k] + offset[n] (int32,
+ * e.g. uint8 weights w_u8 - zero stored as (w_u8 - 128) with offset 128 - zero). The GEMMs then
+ * add offset[n] * sum_k (a[m][k] - a_zero) exactly, from row sums of A they compute; an all-zero
+ * or NULL offset packs exactly as qs_q8_pack_b (no cost at run time). */
+qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
+                              const int32_t *offset, qs_q8_packed_b *out);
 /* Same for a GEMM whose A bytes are all in 0..127 (7-bit activations, "reduce_range"): the ISA
  * may use a faster kernel that is exact only then (AVX2: vpmaddubsw). A byte above 127 gives
  * wrong (saturated) results, never a crash. */
@@ -73,11 +80,19 @@ typedef struct {
     qs_isa isa;
     size_t bytes;
     int8_t *dw_packed;        /* DEPTHWISE: ISA-specific repack of dw_weights, or NULL */
+    int32_t *dw_offset;       /* DEPTHWISE: per-channel weight offsets (out_c), or NULL */
 } qs_q8_conv2d;
 
 /* w_oihw: int8 weights in ONNX OIHW order. bias: int32, out_c values or NULL. */
 qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
                               const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out);
+/* Same with out_c per-output-channel weight offsets (NULL: none): output channel o computes with
+ * w_oihw[o] + w_offset[o], exactly (see qs_q8_pack_b_offset). Depthwise channels with a
+ * non-zero offset are computed by the reference code after the ISA's kernel: keep offsets to the
+ * channels whose weights do not fit int8 otherwise. */
+qs_status qs_q8_conv2d_create_offset(qs_isa isa, const qs_conv2d_shape *shape,
+                                     const int8_t *w_oihw, const int32_t *bias, int32_t a_zero,
+                                     const int32_t *w_offset, qs_q8_conv2d *out);
 /* Same for inputs whose bytes and a_zero are all in 0..127 (see qs_q8_pack_b_u7);
  * QS_ERR_INVALID_ARGUMENT when a_zero > 127. */
 qs_status qs_q8_conv2d_create_u7(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,

@@ -20,18 +20,29 @@ void qs_q8_conv2d_free(qs_q8_conv2d *conv) {
     qs_kernels_free(conv->dw_weights);
     qs_kernels_free(conv->dw_packed);
     qs_kernels_free(conv->dw_bias);
+    qs_kernels_free(conv->dw_offset);
     memset(conv, 0, sizeof *conv);
 }
 
 static qs_status qs_q8_conv2d_create_dw(const qs_q8_kernels *kern, const qs_conv2d_shape *s,
                                         const int8_t *w_oihw, const int32_t *bias,
-                                        qs_q8_conv2d *out) {
+                                        const int32_t *w_offset, qs_q8_conv2d *out) {
     const size_t taps = s->kernel_h * s->kernel_w, c = s->in_c;
     out->algo = QS_CONV_DEPTHWISE;
     out->dw_weights = qs_kernels_alloc(taps * c);
     if (!out->dw_weights)
         return QS_ERR_NO_MEMORY;
     out->bytes += taps * c;
+    bool any_offset = false;
+    for (size_t ch = 0; w_offset && ch < c && !any_offset; ch++)
+        any_offset = w_offset[ch] != 0;
+    if (any_offset) {
+        out->dw_offset = qs_kernels_alloc(c * sizeof(int32_t));
+        if (!out->dw_offset)
+            return QS_ERR_NO_MEMORY;
+        memcpy(out->dw_offset, w_offset, c * sizeof(int32_t));
+        out->bytes += c * sizeof(int32_t);
+    }
     /* OIHW with I == 1 -> [tap][channel], so a vector of channels is one load. */
     for (size_t ch = 0; ch < c; ch++) {
         uint32_t sum = 0;
@@ -56,7 +67,8 @@ static qs_status qs_q8_conv2d_create_dw(const qs_q8_kernels *kern, const qs_conv
 
 static qs_status qs_q8_conv2d_create_for(qs_isa isa, bool u7, const qs_conv2d_shape *shape,
                                          const int8_t *w_oihw, const int32_t *bias,
-                                         int32_t a_zero, qs_q8_conv2d *out) {
+                                         int32_t a_zero, const int32_t *w_offset,
+                                         qs_q8_conv2d *out) {
     qs_status st = QS_OK;
     int8_t *tmp = NULL;
     if (!out)
@@ -80,7 +92,7 @@ static qs_status qs_q8_conv2d_create_for(qs_isa isa, bool u7, const qs_conv2d_sh
     out->bytes = s->out_c * sizeof(int32_t);
 
     if (s->groups == s->in_c && s->groups == s->out_c && s->groups > 1) {
-        st = qs_q8_conv2d_create_dw(kern, s, w_oihw, bias, out);
+        st = qs_q8_conv2d_create_dw(kern, s, w_oihw, bias, w_offset, out);
         if (st != QS_OK)
             goto cleanup;
         return QS_OK;
@@ -104,12 +116,14 @@ static qs_status qs_q8_conv2d_create_for(qs_isa isa, bool u7, const qs_conv2d_sh
                     tmp[o * kg + t * cin_g + ci] = src[ci * taps + t];
         }
         st = u7 ? qs_q8_pack_b_u7(kern->isa, tmp, kg, cout_g, &out->gemm[g])
-                : qs_q8_pack_b(kern->isa, tmp, kg, cout_g, &out->gemm[g]);
+                : qs_q8_pack_b_offset(kern->isa, tmp, kg, cout_g,
+                                      w_offset ? w_offset + g * cout_g : NULL, &out->gemm[g]);
         if (st != QS_OK)
             goto cleanup;
         out->n_gemm = g + 1;
         out->bytes += out->gemm[g].bytes;
-        /* Padding reads as a_zero, so every tap contributes a_zero * w: fold it all here. */
+        /* Padding reads as a_zero, so every tap contributes a_zero * w: fold it all here (the
+         * column sums include the weight offsets). */
         for (size_t o = 0; o < cout_g; o++) {
             const size_t oc = g * cout_g + o;
             out->dw_bias[oc] = (int32_t)((uint32_t)(bias ? bias[oc] : 0) -
@@ -126,12 +140,18 @@ cleanup:
 
 qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
                               const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
-    return qs_q8_conv2d_create_for(isa, false, shape, w_oihw, bias, a_zero, out);
+    return qs_q8_conv2d_create_for(isa, false, shape, w_oihw, bias, a_zero, NULL, out);
+}
+
+qs_status qs_q8_conv2d_create_offset(qs_isa isa, const qs_conv2d_shape *shape,
+                                     const int8_t *w_oihw, const int32_t *bias, int32_t a_zero,
+                                     const int32_t *w_offset, qs_q8_conv2d *out) {
+    return qs_q8_conv2d_create_for(isa, false, shape, w_oihw, bias, a_zero, w_offset, out);
 }
 
 qs_status qs_q8_conv2d_create_u7(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
                                  const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
-    return qs_q8_conv2d_create_for(isa, true, shape, w_oihw, bias, a_zero, out);
+    return qs_q8_conv2d_create_for(isa, true, shape, w_oihw, bias, a_zero, NULL, out);
 }
 
 /* The kernels the convolution runs with: its GEMMs' (7-bit or not), else the ISA's. */
@@ -222,6 +242,11 @@ static void qs_q8_dw_task(void *ctx, size_t task, int32_t thread_index) {
     const size_t row = (n * s->out_h + oh) * s->out_w * s->out_c;
     unsigned char *out_row = (unsigned char *)j->out + row * j->esize;
     j->dw_fn(&args, oh, out_row);
+    /* Channels with a weight offset: redone exactly by the reference (few: see create). */
+    if (j->conv->dw_offset)
+        for (size_t ch = 0; ch < s->in_c; ch++)
+            if (j->conv->dw_offset[ch] != 0)
+                qs_q8_dwconv_channel__ref(&args, oh, ch, j->conv->dw_offset[ch], out_row);
     if (j->post)
         qs_act_apply_f32(j->post, (float *)(void *)out_row, s->out_w * s->out_c);
 }

@@ -1,5 +1,8 @@
 /* Int8 GEMM driver: weight packing (panels, column sums), cache blocking, threading over M/N. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "kernels/q8_ukernels.h"
 
@@ -11,7 +14,7 @@ size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded) {
 }
 
 static qs_status qs_q8_pack_b_for(qs_isa isa, bool u7, const int8_t *w_nk, size_t k, size_t n,
-                                  qs_q8_packed_b *out) {
+                                  const int32_t *offset, qs_q8_packed_b *out) {
     if (!out)
         return QS_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
@@ -26,11 +29,16 @@ static qs_status qs_q8_pack_b_for(qs_isa isa, bool u7, const int8_t *w_nk, size_
         !qs_kmul(bytes, 2, &twice) || !qs_kmul(n, sizeof(int32_t), &sum_bytes))
         return QS_ERR_INVALID_ARGUMENT;
     bytes = qs_q8_panel_bytes(kern, k_padded) * panels;
+    bool any_offset = false;
+    for (size_t col = 0; offset && col < n && !any_offset; col++)
+        any_offset = offset[col] != 0;
     int8_t *data = qs_kernels_alloc(bytes);
     int32_t *colsum = qs_kernels_alloc(sum_bytes);
-    if (!data || !colsum) {
+    int32_t *off = any_offset ? qs_kernels_alloc(sum_bytes) : NULL;
+    if (!data || !colsum || (any_offset && !off)) {
         qs_kernels_free(data);
         qs_kernels_free(colsum);
+        qs_kernels_free(off);
         return QS_ERR_NO_MEMORY;
     }
     memset(data, 0, bytes);
@@ -39,6 +47,11 @@ static qs_status qs_q8_pack_b_for(qs_isa isa, bool u7, const int8_t *w_nk, size_
         uint32_t sum = 0;
         for (size_t kk = 0; kk < k; kk++)
             sum += (uint32_t)(int32_t)src[kk];
+        /* The offset is part of every weight of the column, so of its sum. */
+        if (off) {
+            off[col] = offset[col];
+            sum += (uint32_t)k * (uint32_t)offset[col];
+        }
         colsum[col] = (int32_t)sum;
     }
     if (kern->pack) {
@@ -58,18 +71,24 @@ static qs_status qs_q8_pack_b_for(qs_isa isa, bool u7, const int8_t *w_nk, size_
     out->isa = kern->isa;
     out->data = data;
     out->colsum = colsum;
-    out->bytes = bytes + sum_bytes;
+    out->offset = off;
+    out->bytes = bytes + (off ? 2 : 1) * sum_bytes;
     out->u7 = u7 && kern != qs_q8_kernels_get(isa);
     return QS_OK;
 }
 
 qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8_packed_b *out) {
-    return qs_q8_pack_b_for(isa, false, w_nk, k, n, out);
+    return qs_q8_pack_b_for(isa, false, w_nk, k, n, NULL, out);
+}
+
+qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
+                              const int32_t *offset, qs_q8_packed_b *out) {
+    return qs_q8_pack_b_for(isa, false, w_nk, k, n, offset, out);
 }
 
 qs_status qs_q8_pack_b_u7(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
                           qs_q8_packed_b *out) {
-    return qs_q8_pack_b_for(isa, true, w_nk, k, n, out);
+    return qs_q8_pack_b_for(isa, true, w_nk, k, n, NULL, out);
 }
 
 void qs_q8_packed_b_free(qs_q8_packed_b *p) {
@@ -77,8 +96,32 @@ void qs_q8_packed_b_free(qs_q8_packed_b *p) {
         return;
     qs_kernels_free(p->data);
     qs_kernels_free(p->colsum);
+    qs_kernels_free(p->offset);
     memset(p, 0, sizeof *p);
 }
+
+void qs_q8_row_sums(const uint8_t *a, size_t lda, size_t rows, size_t k, int32_t *out) {
+    for (size_t i = 0; i < rows; i++) {
+        const uint8_t *row = a + i * lda;
+        uint32_t sum = 0;
+        size_t kk = 0;
+#ifdef __SSE2__
+        /* psadbw: 16 bytes into two 64-bit sums at a time (SSE2 is baseline on x86-64). */
+        __m128i vs = _mm_setzero_si128();
+        for (; kk + 16 <= k; kk += 16) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(row + kk));
+            vs = _mm_add_epi64(vs, _mm_sad_epu8(v, _mm_setzero_si128()));
+        }
+        sum = (uint32_t)_mm_cvtsi128_si32(vs) + (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(vs, 8));
+#endif
+        for (; kk < k; kk++)
+            sum += row[kk];
+        out[i] = (int32_t)sum;
+    }
+}
+
+/* Rows per block when weights have offsets: their row sums live on the stack. */
+#define QS_Q8_ROWSUM_ROWS 256u
 
 void qs_q8_gemm_block(const qs_q8_gemm_op *op, size_t m, const uint8_t *a, size_t lda, size_t p0,
                       size_t p1, void *c, size_t ldc) {
@@ -89,17 +132,23 @@ void qs_q8_gemm_block(const qs_q8_gemm_op *op, size_t m, const uint8_t *a, size_
     const qs_q8_gemm_ukernel_fn fn = op->f32_out ? kern->gemm_f32 : kern->gemm_u8;
     const size_t esize = op->f32_out ? sizeof(float) : sizeof(uint8_t);
     size_t mc = QS_Q8_A_BLOCK_BYTES / k;
+    int32_t rowsum[QS_Q8_ROWSUM_ROWS];
+    if (b->offset && mc > QS_Q8_ROWSUM_ROWS)
+        mc = QS_Q8_ROWSUM_ROWS;
     mc = mc < mr ? mr : mc - mc % mr;
     for (size_t m0 = 0; m0 < m; m0 += mc) {
         const size_t m1 = m - m0 < mc ? m : m0 + mc;
+        if (b->offset)
+            qs_q8_row_sums(a + m0 * lda, lda, m1 - m0, k, rowsum);
         for (size_t p = p0; p < p1; p += nb) {
             const size_t np = p1 - p < nb ? p1 - p : nb;
             const size_t col = p * QS_Q8_NR;
             const size_t nc = b->n - col < np * QS_Q8_NR ? b->n - col : np * QS_Q8_NR;
-            const qs_q8_gemm_params prm = {
+            qs_q8_gemm_params prm = {
                 .bias = op->bias ? op->bias + col : NULL,
                 .scale = op->scale + col,
                 .colsum = b->colsum + col,
+                .offset = b->offset ? b->offset + col : NULL,
                 .a_zero = op->a_zero,
                 .out_zero = op->out_zero,
                 .lo = op->lo,
@@ -109,6 +158,8 @@ void qs_q8_gemm_block(const qs_q8_gemm_op *op, size_t m, const uint8_t *a, size_
             for (size_t i = m0; i < m1; i += mr) {
                 const size_t rows = m1 - i < mr ? m1 - i : mr;
                 unsigned char *ct = (unsigned char *)c + (i * ldc + col) * esize;
+                if (b->offset)
+                    prm.rowsum = rowsum + (i - m0);
                 fn(rows, nc, k, a + i * lda, lda, w, ct, ldc, &prm);
                 if (op->post)
                     for (size_t r = 0; r < rows; r++)

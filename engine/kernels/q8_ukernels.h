@@ -16,8 +16,9 @@
 #define QS_Q8_NR 16
 #define QS_Q8_KGROUP 4
 
-/* Epilogue of one micro-kernel call; the per-column arrays are already offset to its first column.
- *   acc = sum_k a*w - a_zero * colsum + bias   (int32, wrapping)
+/* Epilogue of one micro-kernel call; the per-column arrays are already offset to its first column,
+ * rowsum to its first row.
+ *   acc = sum_k a*w - a_zero * colsum + bias [+ rowsum[i] * offset[j]]   (int32, wrapping)
  *   u8 out:  q = (int)nearbyint(min(max(acc * scale, lo), hi)) + out_zero
  *            with lo = qmin - out_zero, hi = qmax - out_zero (clamping before rounding is the same
  *            as after: rounding is monotonic and the bounds are integers; NaN goes to lo, as
@@ -27,6 +28,8 @@ typedef struct {
     const int32_t *bias;   /* may be NULL */
     const float *scale;
     const int32_t *colsum;
+    const int32_t *offset; /* per-column weight offsets, or NULL (then rowsum is not read) */
+    const int32_t *rowsum; /* per row: sum_k a[i][k] (wrapping), when offset is set */
     int32_t a_zero;
     int32_t out_zero;
     float lo, hi;
@@ -58,6 +61,11 @@ typedef struct {
 
 /* One output row oh: out_row is out_w x c of uint8_t (or float when f32_out). */
 typedef void (*qs_q8_dwconv_row_fn)(const qs_q8_dw_args *args, size_t oh, void *out_row);
+
+/* Channel ch of one output row, weights w[.][ch] + offset, exactly (args->bias[ch] is the bias
+ * minus a_zero * the sum of w[.][ch]); the reference for channels with a weight offset. */
+void qs_q8_dwconv_channel__ref(const qs_q8_dw_args *args, size_t oh, size_t ch, int32_t offset,
+                               void *out_row);
 
 /* y = clamp(nearbyint(x / scale) + zero, 0, qmax), 0 <= zero <= qmax <= 255. */
 typedef void (*qs_q8_quantize_fn)(const float *x, size_t n, float scale, int32_t zero,
@@ -155,6 +163,14 @@ static inline float qs_q8_dequant_acc(int32_t acc, float scale, float lo, float 
     v = v > lo ? v : lo;
     return v < hi ? v : hi;
 }
+
+/* rowsum[i] * offset[j] (wrapping), the term of weights with offsets; 0 without. */
+static inline uint32_t qs_q8_offset_term(const qs_q8_gemm_params *p, size_t i, size_t j) {
+    return p->offset ? (uint32_t)p->rowsum[i] * (uint32_t)p->offset[j] : 0u;
+}
+
+/* Wrapping sum of the k bytes of each of rows rows of A (the row sums of qs_q8_gemm_params). */
+void qs_q8_row_sums(const uint8_t *a, size_t lda, size_t rows, size_t k, int32_t *out);
 
 /* acc + bias - a_zero * colsum with int32 wrap-around (what SIMD integer adds do). */
 static inline int32_t qs_q8_fold(uint32_t acc, int32_t bias, int32_t a_zero, int32_t colsum) {

@@ -127,15 +127,38 @@ static int32_t add_scalar_u8(qs_graph *g, const char *base, const char *suffix, 
  * (rows = output channels). transpose: the tensor is stored cols x rows (Gemm without transB). */
 typedef struct {
     float *f;          /* malloc'ed rows x cols floats */
-    int8_t *exact_q;   /* when the source is already int8 with zero point 0: rows x cols */
+    int8_t *exact_q;   /* when the source is quantized: rows x cols, w - zero - offset[row] */
     float *exact_scale;
     size_t n_exact_scale;
+    int32_t *offset;   /* rows values when a row's w - zero does not fit int8, else NULL */
 } weight_src;
 
 static void weight_src_free(weight_src *w) {
     free(w->f);
     free(w->exact_q);
     free(w->exact_scale);
+    free(w->offset);
+}
+
+/* Row r of exact_q from v = w - zero (cols values): as it is when it fits int8, else shifted by
+ * an offset the kernels add back exactly (an 8-bit source spans at most 255, so one fits). */
+static bool weight_exact_row(weight_src *w, size_t rows, size_t r, size_t cols, const int32_t *v) {
+    int32_t lo = 0, hi = 0, d = 0;
+    for (size_t j = 0; j < cols; j++) {
+        lo = v[j] < lo ? v[j] : lo;
+        hi = v[j] > hi ? v[j] : hi;
+    }
+    if (hi > 127)
+        d = hi - 127;
+    else if (lo < -128)
+        d = lo + 128;
+    if (d != 0 && !w->offset && !(w->offset = calloc(rows, sizeof(int32_t))))
+        return false;
+    if (w->offset)
+        w->offset[r] = d;
+    for (size_t j = 0; j < cols; j++)
+        w->exact_q[r * cols + j] = (int8_t)(v[j] - d);
+    return true;
 }
 
 static bool weight_load(const qs_graph *g, int32_t v, size_t rows, size_t cols, bool transpose,
@@ -157,67 +180,81 @@ static bool weight_load(const qs_graph *g, int32_t v, size_t rows, size_t cols, 
     } else {
         return false;
     }
-    size_t ns = s ? qs_value_numel(s) : 0;
-    /* Per-axis scales must run along the output channels: axis 0 stored rows-first, 1 if
-     * transposed. */
-    if (s && ns != 1 && ns != rows)
+    size_t ns = s ? qs_value_numel(s) : 0, nz = z ? qs_value_numel(z) : 0;
+    /* Per-axis scales and zero points must run along the output channels: axis 0 stored
+     * rows-first, 1 if transposed. */
+    if ((s && ns != 1 && ns != rows) || (nz > 1 && nz != rows) ||
+        (z && z->dtype != QS_DTYPE_UINT8 && z->dtype != QS_DTYPE_INT8))
         return false;
     w->f = malloc(rows * cols * sizeof(float));
     if (!w->f)
         return false;
-    bool exact = q && q->dtype == QS_DTYPE_INT8;
-    for (size_t i = 0; z && exact && i < qs_value_numel(z); i++)
-        exact = ((const int8_t *)z->data)[i] == 0;
-    if (exact) {
+    /* Quantized weights stay exact, whatever their type and zero points. */
+    int32_t *vrow = NULL;
+    if (q) {
         w->exact_q = malloc(rows * cols);
         w->n_exact_scale = ns;
         w->exact_scale = malloc(ns * sizeof(float));
-        if (!w->exact_q || !w->exact_scale)
+        vrow = malloc(cols * sizeof(int32_t));
+        if (!w->exact_q || !w->exact_scale || !vrow) {
+            free(vrow);
             return false;
+        }
         memcpy(w->exact_scale, s->data, ns * sizeof(float));
     }
-    for (size_t r0 = 0; r0 < rows; r0++) {
+    bool ok = true;
+    for (size_t r0 = 0; r0 < rows && ok; r0++) {
         for (size_t c = 0; c < cols; c++) {
             size_t src = transpose ? c * rows + r0 : r0 * cols + c;
             float x;
             if (!q) {
                 x = ((const float *)g->values[v]->data)[src];
             } else {
-                size_t si = ns == 1 ? 0 : r0;
                 int32_t zp = 0, qv;
                 if (z)
-                    zp = z->dtype == QS_DTYPE_UINT8 ? ((const uint8_t *)z->data)[si]
-                                                    : ((const int8_t *)z->data)[si];
+                    zp = z->dtype == QS_DTYPE_UINT8 ? ((const uint8_t *)z->data)[nz == 1 ? 0 : r0]
+                                                    : ((const int8_t *)z->data)[nz == 1 ? 0 : r0];
                 qv = q->dtype == QS_DTYPE_UINT8 ? ((const uint8_t *)q->data)[src]
                                                 : ((const int8_t *)q->data)[src];
-                x = (float)(qv - zp) * ((const float *)s->data)[si];
-                if (w->exact_q)
-                    w->exact_q[r0 * cols + c] = (int8_t)qv;
+                x = (float)(qv - zp) * ((const float *)s->data)[ns == 1 ? 0 : r0];
+                vrow[c] = qv - zp;
             }
             w->f[r0 * cols + c] = x;
         }
+        if (q)
+            ok = weight_exact_row(w, rows, r0, cols, vrow);
     }
-    return true;
+    free(vrow);
+    return ok;
 }
 
-/* Add the int8 weight and scale constants for a weight; returns false on failure. */
+/* Add the int8 weight, scale and (with offsets) int32 zero point constants for a weight; *wz is
+ * -1 without offsets. Returns false on failure. */
 static bool weight_consts(qs_graph *g, const char *name, const weight_src *w, size_t rows,
                           size_t cols, int32_t rank, const int64_t *dims, int32_t *wq,
-                          int32_t *ws, const float **scales, size_t *n_scales) {
+                          int32_t *ws, int32_t *wz, const float **scales, size_t *n_scales) {
     size_t ns = w->exact_q ? w->n_exact_scale : rows;
-    int64_t sdims[1] = {(int64_t)ns};
+    int64_t sdims[1] = {(int64_t)ns}, zdims[1] = {(int64_t)rows};
     *wq = add_const(g, name, "_int8", QS_DTYPE_INT8, rank, dims);
     *ws = *wq < 0 ? -1 : add_const(g, name, "_wscale", QS_DTYPE_FLOAT32, ns == 1 ? 0 : 1, sdims);
+    *wz = -1;
     if (*wq < 0 || *ws < 0)
         return false;
+    if (w->offset) {
+        *wz = add_const(g, name, "_wzero", QS_DTYPE_INT32, 1, zdims);
+        if (*wz < 0)
+            return false;
+        int32_t *zd = g->values[*wz]->data;
+        for (size_t r = 0; r < rows; r++)
+            zd[r] = -w->offset[r]; /* |offset| <= 255 */
+    }
     int8_t *qd = g->values[*wq]->data;
     float *sd = g->values[*ws]->data;
     if (w->exact_q) {
         memcpy(qd, w->exact_q, rows * cols);
         memcpy(sd, w->exact_scale, ns * sizeof(float));
     } else {
-        /* Requantize (uint8 weights, non-zero weight zero points, float weights) to symmetric
-         * per-channel int8: the form the kernels take. */
+        /* Float weights: symmetric per-channel int8. */
         qs_quantize_weights(w->f, rows, cols, false, qd, sd);
     }
     *scales = sd;
@@ -322,11 +359,11 @@ static qs_status lower_conv(qs_graph *g, size_t ci, qs_error *err) {
     }
     char name[200];
     snprintf(name, sizeof(name), "%.180s", c->name);
-    int32_t wq, ws;
+    int32_t wq, ws, wz;
     const float *scales;
     size_t n_scales;
     int64_t wdims[4] = {wshape->dims[0], wshape->dims[1], wshape->dims[2], wshape->dims[3]};
-    bool ok = weight_consts(g, name, &w, oc, per, 4, wdims, &wq, &ws, &scales, &n_scales);
+    bool ok = weight_consts(g, name, &w, oc, per, 4, wdims, &wq, &ws, &wz, &scales, &n_scales);
     weight_src_free(&w);
     if (!ok)
         return oom(err);
@@ -348,7 +385,7 @@ static qs_status lower_conv(qs_graph *g, size_t ci, qs_error *err) {
         return oom(err);
     qs_node *q = &g->nodes[ni];
     c = &g->nodes[ci];
-    int32_t ins[9] = {xr.q, xsv, xzv, wq, ws, -1, ysv, yzv, bias};
+    int32_t ins[9] = {xr.q, xsv, xzv, wq, ws, wz, ysv, yzv, bias};
     int32_t outs[1] = {out};
     if (qs_node_set_type(q, QS_QDOMAIN, "QLinearConvNHWC") != QS_OK ||
         qs_node_set_io(q, 9, ins, 1, outs) != QS_OK ||
@@ -410,11 +447,11 @@ static qs_status lower_gemm(qs_graph *g, size_t ci, qs_error *err) {
     }
     char name[200];
     snprintf(name, sizeof(name), "%.180s", c->name);
-    int32_t wq, ws;
+    int32_t wq, ws, wz;
     const float *scales;
     size_t n_scales;
     int64_t wdims[2] = {(int64_t)nn, (int64_t)kk};
-    bool ok = weight_consts(g, name, &w, nn, kk, 2, wdims, &wq, &ws, &scales, &n_scales);
+    bool ok = weight_consts(g, name, &w, nn, kk, 2, wdims, &wq, &ws, &wz, &scales, &n_scales);
     weight_src_free(&w);
     if (!ok)
         return oom(err);
@@ -435,7 +472,7 @@ static qs_status lower_gemm(qs_graph *g, size_t ci, qs_error *err) {
     if (ni < 0 || asv < 0 || azv < 0)
         return oom(err);
     qs_node *q = &g->nodes[ni];
-    int32_t ins[9] = {ar.q, asv, azv, wq, ws, -1, ysv, yzv, bias};
+    int32_t ins[9] = {ar.q, asv, azv, wq, ws, wz, ysv, yzv, bias};
     int32_t outs[1] = {out};
     if (qs_node_set_type(q, QS_QDOMAIN, "QGemm") != QS_OK ||
         qs_node_set_io(q, 9, ins, 1, outs) != QS_OK ||
@@ -562,10 +599,10 @@ static qs_status lower_passthrough(qs_graph *g, size_t ci, qs_error *err) {
 
 /* QOperator models: QLinearConv (2-D, uint8 x and y) -> QLinearConvNHWC and QLinearMatMul with a
  * constant 2-D B (uint8 a and y, per-tensor a) -> QGemm; both internal ops take the same input
- * order. Weights, scales and zero points must be constants. int8 weights with zero point 0 pass
- * through; uint8 weights or non-zero weight zero points are requantized to symmetric int8 per
- * channel, and the int32 bias is rescaled to the new weight scales. Anything else (int8
- * activations, int8 output) stays on the reference operator. */
+ * order. Weights, scales and zero points must be constants. Weights stay exact: w - zero as int8,
+ * with an int32 zero point per channel where that does not fit (uint8 weights, non-zero zero
+ * points); scales and the int32 bias pass through. Anything else (int8 activations, int8 output)
+ * stays on the reference operator. */
 static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
     qs_node *c = &g->nodes[ci];
     bool conv = qs_node_is(c, "QLinearConv");
@@ -609,7 +646,8 @@ static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
         cols = (size_t)wq->dims[0];
     }
     size_t ns = qs_value_numel(wsc), nz = wz ? qs_value_numel(wz) : 0;
-    if (wsc->dtype != QS_DTYPE_FLOAT32 || (ns != 1 && ns != rows) || (nz > 1 && nz != rows) ||
+    if (cols == 0 || wsc->dtype != QS_DTYPE_FLOAT32 || (ns != 1 && ns != rows) ||
+        (nz > 1 && nz != rows) ||
         (wq->dtype != QS_DTYPE_INT8 && wq->dtype != QS_DTYPE_UINT8) ||
         (wz && wz->dtype != wq->dtype))
         return QS_OK;
@@ -617,74 +655,49 @@ static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
     if (bias && (!qs_value_is_const(g, bv) || bias->dtype != QS_DTYPE_INT32 ||
                  qs_value_numel(bias) != rows))
         return QS_OK;
-    /* Float weights rows x cols (rows = output channels; B is K x N, so transposed), and the
-     * int8 values as they are when they can pass through. */
+    /* The weights exactly, rows x cols (rows = output channels; B is K x N, so transposed), with
+     * per-row offsets where w - zero does not fit int8. */
     weight_src w;
     memset(&w, 0, sizeof(w));
-    bool exact = wq->dtype == QS_DTYPE_INT8;
-    for (size_t i = 0; exact && i < nz; i++)
-        exact = ((const int8_t *)wz->data)[i] == 0;
-    w.f = malloc(rows * cols * sizeof(float));
-    if (exact) {
-        w.exact_q = malloc(rows * cols);
-        w.exact_scale = malloc(ns * sizeof(float));
-        w.n_exact_scale = ns;
-    }
-    if (!w.f || (exact && (!w.exact_q || !w.exact_scale))) {
-        weight_src_free(&w);
-        return oom(err);
-    }
-    const float *scale = wsc->data;
-    if (exact)
-        memcpy(w.exact_scale, scale, ns * sizeof(float));
-    for (size_t r = 0; r < rows; r++) {
+    w.exact_q = malloc(rows * cols);
+    w.exact_scale = malloc(ns * sizeof(float));
+    w.n_exact_scale = ns;
+    int32_t *vrow = malloc(cols * sizeof(int32_t));
+    bool ok = w.exact_q && w.exact_scale && vrow;
+    if (ok)
+        memcpy(w.exact_scale, wsc->data, ns * sizeof(float));
+    for (size_t r = 0; r < rows && ok; r++) {
         int32_t zp = 0;
         if (nz)
             zp = wz->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wz->data)[nz == 1 ? 0 : r]
                                             : ((const uint8_t *)wz->data)[nz == 1 ? 0 : r];
         for (size_t j = 0; j < cols; j++) {
             size_t src = conv ? r * cols + j : j * rows + r;
-            int32_t qv = wq->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wq->data)[src]
-                                                    : ((const uint8_t *)wq->data)[src];
-            w.f[r * cols + j] = (float)(qv - zp) * scale[ns == 1 ? 0 : r];
-            if (exact)
-                w.exact_q[r * cols + j] = (int8_t)qv;
+            vrow[j] = (wq->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wq->data)[src]
+                                                  : ((const uint8_t *)wq->data)[src]) - zp;
         }
+        ok = weight_exact_row(&w, rows, r, cols, vrow);
     }
+    free(vrow);
     char name[200];
     snprintf(name, sizeof(name), "%.180s", c->name);
-    int32_t nwq, nws;
+    int32_t nwq, nws, nwz;
     const float *new_scales;
     size_t n_new;
     int64_t wdims[4] = {(int64_t)rows, (int64_t)cols, 0, 0};
     if (conv)
         memcpy(wdims, wq->dims, sizeof(wdims));
-    bool ok = weight_consts(g, name, &w, rows, cols, conv ? 4 : 2, wdims, &nwq, &nws, &new_scales,
-                            &n_new);
+    ok = ok && weight_consts(g, name, &w, rows, cols, conv ? 4 : 2, wdims, &nwq, &nws, &nwz,
+                             &new_scales, &n_new);
     weight_src_free(&w);
     if (!ok)
         return oom(err);
-    /* The bias is quantized at x_scale * w_scale: rescale it when the weight scales changed. */
-    int32_t nb = bv;
-    if (bias && !exact) {
-        int64_t bdims[1] = {(int64_t)rows};
-        nb = add_const(g, name, "_bias_int32", QS_DTYPE_INT32, 1, bdims);
-        if (nb < 0)
-            return oom(err);
-        const int32_t *b0 = bias->data;
-        int32_t *b1 = g->values[nb]->data;
-        for (size_t r = 0; r < rows; r++) {
-            double q = nearbyint((double)b0[r] * (double)scale[ns == 1 ? 0 : r] /
-                                 (double)new_scales[n_new == 1 ? 0 : r]);
-            b1[r] = q > 2147483647.0 ? INT32_MAX : q < -2147483648.0 ? INT32_MIN : (int32_t)q;
-        }
-    }
     const char *type = conv ? "QLinearConvNHWC" : "QGemm";
     int32_t ni = qs_graph_add_node(g, type, name);
     if (ni < 0)
         return oom(err);
     qs_node *q = &g->nodes[ni];
-    int32_t ins[9] = {xv, xsv, xzv, nwq, nws, -1, ysv, yzv, nb};
+    int32_t ins[9] = {xv, xsv, xzv, nwq, nws, nwz, ysv, yzv, bv};
     int32_t outs[1] = {out};
     if (qs_node_set_type(q, QS_QDOMAIN, type) != QS_OK || qs_node_set_io(q, 9, ins, 1, outs) != QS_OK ||
         set_clamp(q, 0, 255) != QS_OK)

@@ -1,6 +1,7 @@
 /* QLinearConvNHWC: the int8 convolution built by the QDQ lowering. uint8 NHWC activations,
- * int8 per-channel weights (zero point 0), int32 bias, fused clamp (uint8 out) or float output
- * with an activation. Requantization parameters are computed once, in prepare. */
+ * int8 per-channel weights (zero point 0, or an int32 one per channel for wider weights), int32
+ * bias, fused clamp (uint8 out) or float output with an activation. Requantization parameters are
+ * computed once, in prepare. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +111,14 @@ static qs_status qconv_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     memcpy(xv.dims, qs_node_input(g, n, QX)->dims, sizeof(xv.dims));
     qs_view_from_value(&wv, w);
     qs_conv2d_shape shape = conv_shape(p, &xv, &wv, NULL);
-    /* Input proven 7-bit (a reduce_range recipe): the kernels may use it. */
-    const bool u7 = qs_quant_u8_bound(g, n->inputs[QX]) <= 127 && p->out.x_zero >= 0 &&
-                    p->out.x_zero <= 127;
-    st = (u7 ? qs_q8_conv2d_create_u7 : qs_q8_conv2d_create)(qs_engine_isa(), &shape, w->data,
-                                                             p->out.bias, p->out.x_zero,
-                                                             &p->conv);
+    /* Input proven 7-bit (a reduce_range recipe), weights without offsets: the kernels may use
+     * it. */
+    const bool u7 = !p->out.w_offset && qs_quant_u8_bound(g, n->inputs[QX]) <= 127 &&
+                    p->out.x_zero >= 0 && p->out.x_zero <= 127;
+    st = u7 ? qs_q8_conv2d_create_u7(qs_engine_isa(), &shape, w->data, p->out.bias,
+                                     p->out.x_zero, &p->conv)
+            : qs_q8_conv2d_create_offset(qs_engine_isa(), &shape, w->data, p->out.bias,
+                                         p->out.x_zero, p->out.w_offset, &p->conv);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;

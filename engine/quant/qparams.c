@@ -189,11 +189,12 @@ bool qs_conv2d_geometry_output(const qs_conv2d_geometry *geo, int64_t h, int64_t
 qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t channels,
                                     int32_t qmin, int32_t qmax, qs_qlinear_output *o,
                                     qs_error *err) {
-    enum { X_SCALE = 1, X_ZERO = 2, W_SCALE = 4, Y_SCALE = 6, Y_ZERO = 7, BIAS = 8 };
+    enum { X_SCALE = 1, X_ZERO = 2, W_SCALE = 4, W_ZERO = 5, Y_SCALE = 6, Y_ZERO = 7, BIAS = 8 };
     float ys = 1.0f;
     int32_t yz = 0;
     bool float_out = n->n_inputs <= Y_SCALE || n->inputs[Y_SCALE] < 0;
     const qs_value *ws = qs_node_input(g, n, W_SCALE), *b = qs_node_input(g, n, BIAS);
+    const qs_value *wz = qs_node_input(g, n, W_ZERO);
     if (!qs_const_scalar_f32(g, n->inputs[X_SCALE], &o->x_scale) ||
         !qs_const_scalar_int(g, n->inputs[X_ZERO], &o->x_zero) || !ws ||
         ws->kind != QS_VALUE_CONSTANT || ws->dtype != QS_DTYPE_FLOAT32 ||
@@ -201,18 +202,28 @@ qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t 
                         !qs_const_scalar_int(g, n->inputs[Y_ZERO], &yz))))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "scales and zero points must be "
                              "constants");
-    size_t nws = qs_value_numel(ws);
+    size_t nws = qs_value_numel(ws), nwz = wz ? qs_value_numel(wz) : 0;
     if (nws != 1 && nws != channels)
         return qs_node_error(err, QS_ERR_SHAPE, n, "%zu weight scales for %zu channels", nws,
                              channels);
+    if (wz && (wz->kind != QS_VALUE_CONSTANT || wz->dtype != QS_DTYPE_INT32 ||
+               (nwz != 1 && nwz != channels)))
+        return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weight zero point must be a constant "
+                             "int32 [1] or [%zu]", channels);
+    bool any_wz = false;
+    for (size_t c = 0; c < nwz && !any_wz; c++)
+        any_wz = ((const int32_t *)wz->data)[c] != 0;
     if (b && (b->kind != QS_VALUE_CONSTANT || b->dtype != QS_DTYPE_INT32 ||
               qs_value_numel(b) != channels))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]",
                              channels);
     o->scale = malloc(channels * sizeof(float));
     o->bias = b ? malloc(channels * sizeof(int32_t)) : NULL;
-    if (!o->scale || (b && !o->bias))
+    o->w_offset = any_wz ? malloc(channels * sizeof(int32_t)) : NULL;
+    if (!o->scale || (b && !o->bias) || (any_wz && !o->w_offset))
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
+    for (size_t c = 0; any_wz && c < channels; c++) /* 0u - v: no overflow on INT32_MIN */
+        o->w_offset[c] = (int32_t)(0u - (uint32_t)((const int32_t *)wz->data)[nwz == 1 ? 0 : c]);
     const float *wsd = ws->data;
     for (size_t c = 0; c < channels; c++) {
         float s = o->x_scale * wsd[nws == 1 ? 0 : c];
@@ -231,5 +242,6 @@ qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t 
 void qs_qlinear_output_free(qs_qlinear_output *o) {
     free(o->scale);
     free(o->bias);
+    free(o->w_offset);
     memset(o, 0, sizeof(*o));
 }

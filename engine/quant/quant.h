@@ -48,12 +48,15 @@ qs_status qs_quant_attr_clamp(const qs_node *n, int32_t *qmin, int32_t *qmax, qs
 /* Output stage of the int8 operators that take QLinearConv's input order (x, x_scale, x_zero,
  * w, w_scale, w_zero, y_scale, y_zero, bias): the per-channel multipliers (x_scale * w_scale /
  * y_scale, or without y_scale the float-output x_scale * w_scale), the int32 bias, the output zero
- * point and clamp, all read from constants once at prepare time. */
+ * point and clamp, all read from constants once at prepare time. The int8 weights' w_zero, when
+ * present, is int32 (one value, or one per output channel: weights wider than int8, see
+ * qs_q8_pack_b_offset); the kernels take its negation as weight offsets. */
 typedef struct {
     float x_scale;
     int32_t x_zero;
     float *scale;      /* owned, one per output channel */
     int32_t *bias;     /* owned, NULL when the op has none */
+    int32_t *w_offset; /* owned, one per output channel (-w_zero), NULL when all are 0 */
     qs_q8_requant rq;  /* points into scale/bias */
 } qs_qlinear_output;
 

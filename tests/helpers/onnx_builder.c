@@ -157,6 +157,27 @@ void qst_model_init_i64(qst_model *m, const char *name, int32_t rank, const int6
     QST_PUSH(m, m->graph.initializer, m->graph.n_initializer, t);
 }
 
+void qst_model_init_external(qst_model *m, const char *name, qs_dtype dtype, int32_t rank,
+                             const int64_t *dims, const char *const *kv, size_t n_kv) {
+    Onnx__TensorProto *t = alloc(m, sizeof(*t));
+    onnx__tensor_proto__init(t);
+    for (int32_t i = 0; i < rank; i++)
+        QST_PUSH(m, t->dims, t->n_dims, dims[i]);
+    t->name = dup(m, name);
+    t->has_data_type = 1;
+    t->data_type = (int32_t)dtype;
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    for (size_t i = 0; i < n_kv; i++) {
+        Onnx__StringStringEntryProto *e = alloc(m, sizeof(*e));
+        onnx__string_string_entry_proto__init(e);
+        e->key = dup(m, kv[2 * i]);
+        e->value = dup(m, kv[2 * i + 1]);
+        QST_PUSH(m, t->external_data, t->n_external_data, e);
+    }
+    QST_PUSH(m, m->graph.initializer, m->graph.n_initializer, t);
+}
+
 qst_node *qst_model_node(qst_model *m, const char *op_type, const char *inputs,
                          const char *outputs) {
     qst_node *n = alloc(m, sizeof(*n));

@@ -20,6 +20,11 @@ void qst_model_init_f32(qst_model *m, const char *name, int32_t rank, const int6
                         const float *data);
 void qst_model_init_i64(qst_model *m, const char *name, int32_t rank, const int64_t *dims,
                         const int64_t *data);
+/* An initializer whose data lives outside the model (data_location EXTERNAL): kv holds n_kv
+ * key/value pairs as given ("location", "w.bin", "offset", "0", ...), copied as they are, so
+ * tests can write malformed entries too. */
+void qst_model_init_external(qst_model *m, const char *name, qs_dtype dtype, int32_t rank,
+                             const int64_t *dims, const char *const *kv, size_t n_kv);
 /* inputs/outputs: comma-separated names, "" for an omitted optional input ("X,,B"). */
 qst_node *qst_model_node(qst_model *m, const char *op_type, const char *inputs,
                          const char *outputs);

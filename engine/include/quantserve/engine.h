@@ -146,11 +146,15 @@ void qs_model_options_init(qs_model_options *opts);
 typedef struct qs_model qs_model;
 
 /* Load an ONNX model. `opts` may be NULL for defaults. On success *out owns the model (free with
- * qs_model_free). Errors: QS_ERR_IO (file), QS_ERR_MALFORMED_MODEL (bad protobuf or graph),
- * QS_ERR_UNSUPPORTED (op, attribute value, dtype or external data we do not run), QS_ERR_NO_MEMORY. */
+ * qs_model_free). Tensors stored as ONNX external data (models over 2 GB) are read from files
+ * beside the model: their locations must be relative paths inside the model's directory.
+ * Errors: QS_ERR_IO (model or external data file), QS_ERR_MALFORMED_MODEL (bad protobuf, graph or
+ * external_data entry), QS_ERR_UNSUPPORTED (op, attribute value or dtype we do not run),
+ * QS_ERR_NO_MEMORY. */
 qs_status qs_model_load_file(const char *path, const qs_model_options *opts, qs_model **out,
                              qs_error *err);
-/* Same from memory; the bytes are not retained after the call. */
+/* Same from memory; the bytes are not retained after the call. Models with external data need
+ * qs_model_load_file (there is no directory to find the data in): QS_ERR_UNSUPPORTED. */
 qs_status qs_model_load_memory(const void *data, size_t size, const qs_model_options *opts,
                                qs_model **out, qs_error *err);
 void qs_model_free(qs_model *model);
@@ -163,7 +167,8 @@ qs_status qs_model_output(const qs_model *model, size_t i, const char **name, qs
 
 /* What a model holds, in bytes. */
 typedef struct {
-    uint64_t file_bytes;       /* size of the ONNX file or buffer it came from */
+    uint64_t file_bytes;       /* size of the ONNX file or buffer it came from, plus the external
+                                * data read for it */
     uint64_t weight_bytes;     /* parameters at their stored type: weights, biases, quant params
                                 * (int8 weights count 1 byte each) */
     uint64_t packed_bytes;     /* resident bytes of the kernels' packed weight copies */

@@ -124,14 +124,24 @@ qs_epilogue(const qs_acc *r, size_t mr, size_t nc, void *c, size_t ldc,
     const __m256i az = _mm256_set1_epi32(p->a_zero);
     const __m256i off_lo = _mm256_sub_epi32(b_lo, _mm256_mullo_epi32(az, s_lo));
     const __m256i off_hi = _mm256_sub_epi32(b_hi, _mm256_mullo_epi32(az, s_hi));
+    /* Weights with offsets: + rowsum[i] * offset (wrapping). */
+    __m256i d_lo = _mm256_setzero_si256(), d_hi = d_lo;
+    if (p->offset)
+        qs_load16_i32(p->offset + col, nc, &d_lo, &d_hi);
     __m256 sc_lo, sc_hi;
     qs_load16_f32(p->scale + col, nc, &sc_lo, &sc_hi);
     const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
     const __m256i z = _mm256_set1_epi32(p->out_zero);
     const size_t rows = mr < QS_MR ? mr : QS_MR;
     for (size_t i = 0; i < rows; i++) {
-        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[i][0], off_lo)), sc_lo);
-        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[i][1], off_hi)), sc_hi);
+        __m256i x0 = _mm256_add_epi32(acc[i][0], off_lo), x1 = _mm256_add_epi32(acc[i][1], off_hi);
+        if (p->offset) {
+            const __m256i rs = _mm256_set1_epi32(p->rowsum[i]);
+            x0 = _mm256_add_epi32(x0, _mm256_mullo_epi32(rs, d_lo));
+            x1 = _mm256_add_epi32(x1, _mm256_mullo_epi32(rs, d_hi));
+        }
+        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(x0), sc_lo);
+        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(x1), sc_hi);
         v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
         v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
         if (f32_out) {

@@ -60,7 +60,7 @@ qs_tile(const size_t MR, const size_t NB, size_t nc, size_t k, const uint8_t *a,
     }
     /* acc + bias - a_zero * colsum (int32, wrapping), then scale and clamp. */
     __mmask16 km[2];
-    __m512i off[2];
+    __m512i off[2], dv[2];
     __m512 sc[2];
     const __m512i az = _mm512_set1_epi32(p->a_zero);
 #pragma GCC unroll 2
@@ -71,6 +71,9 @@ qs_tile(const size_t MR, const size_t NB, size_t nc, size_t k, const uint8_t *a,
         off[j] = _mm512_sub_epi32(
             b, _mm512_mullo_epi32(az, _mm512_maskz_loadu_epi32(km[j], p->colsum + 16 * j)));
         sc[j] = _mm512_maskz_loadu_ps(km[j], p->scale + 16 * j);
+        /* Weights with offsets: + rowsum[i] * offset (wrapping). */
+        dv[j] = p->offset ? _mm512_maskz_loadu_epi32(km[j], p->offset + 16 * j)
+                          : _mm512_setzero_si512();
     }
     const __m512 lo = _mm512_set1_ps(p->lo), hi = _mm512_set1_ps(p->hi);
     const __m512i zero = _mm512_set1_epi32(p->out_zero);
@@ -78,8 +81,10 @@ qs_tile(const size_t MR, const size_t NB, size_t nc, size_t k, const uint8_t *a,
     for (size_t i = 0; i < MR; i++) {
 #pragma GCC unroll 2
         for (size_t j = 0; j < NB; j++) {
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[i][j], off[j])),
-                                     sc[j]);
+            __m512i x = _mm512_add_epi32(acc[i][j], off[j]);
+            if (p->offset)
+                x = _mm512_add_epi32(x, _mm512_mullo_epi32(_mm512_set1_epi32(p->rowsum[i]), dv[j]));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), sc[j]);
             v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
             if (f32_out) {
                 _mm512_mask_storeu_ps((float *)c + i * ldc + 16 * j, km[j], v);

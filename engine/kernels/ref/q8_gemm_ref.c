@@ -20,7 +20,8 @@ void qs_q8_gemm_u8_4x16c4__ref(size_t mr, size_t nc, size_t k, const uint8_t *a,
     uint8_t *out = c;
     for (size_t i = 0; i < mr; i++) {
         for (size_t j = 0; j < nc; j++) {
-            const int32_t acc = qs_q8_fold(qs_q8_dot_ref(k, a + i * lda, w, j),
+            const int32_t acc = qs_q8_fold(qs_q8_dot_ref(k, a + i * lda, w, j) +
+                                               qs_q8_offset_term(p, i, j),
                                            p->bias ? p->bias[j] : 0, p->a_zero, p->colsum[j]);
             out[i * ldc + j] = qs_q8_requant_one(acc, p->scale[j], p->lo, p->hi, p->out_zero);
         }
@@ -33,7 +34,8 @@ void qs_q8_gemm_f32_4x16c4__ref(size_t mr, size_t nc, size_t k, const uint8_t *a
     float *out = c;
     for (size_t i = 0; i < mr; i++) {
         for (size_t j = 0; j < nc; j++) {
-            const int32_t acc = qs_q8_fold(qs_q8_dot_ref(k, a + i * lda, w, j),
+            const int32_t acc = qs_q8_fold(qs_q8_dot_ref(k, a + i * lda, w, j) +
+                                               qs_q8_offset_term(p, i, j),
                                            p->bias ? p->bias[j] : 0, p->a_zero, p->colsum[j]);
             out[i * ldc + j] = qs_q8_dequant_acc(acc, p->scale[j], p->lo, p->hi);
         }
