@@ -159,6 +159,7 @@ static json_t *made_json(const qs_variant *v)
         json_object_set_new(j, "per_channel", json_boolean(c->per_channel));
         json_object_set_new(j, "symmetric_activations", json_boolean(c->symmetric_activations));
         json_object_set_new(j, "signed_activations", json_boolean(c->signed_activations));
+        json_object_set_new(j, "reduce_range", json_boolean(c->reduce_range));
     }
     if (c->mode != QS_MODE_FP32)
         json_object_set_new(j, "keep_fp32", strings_json(c->keep_fp32, c->keep_fp32_count));

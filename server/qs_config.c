@@ -181,6 +181,7 @@ static const cfg_field variant_fields[] = {
     FIELD_BOOL("per_channel", qs_variant_config, per_channel, 1),
     FIELD_BOOL("symmetric_activations", qs_variant_config, symmetric_activations, 0),
     FIELD_BOOL("signed_activations", qs_variant_config, signed_activations, 0),
+    FIELD_BOOL("reduce_range", qs_variant_config, reduce_range, 1),
 };
 static const char *const variant_custom[] = {"calibration", "keep_fp32", "report", NULL};
 
@@ -208,6 +209,7 @@ static const mode_option mode_options[] = {
     {"per_channel", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
     {"symmetric_activations", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
     {"signed_activations", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
+    {"reduce_range", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true}},
     {"keep_fp32",
      {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true, [QS_MODE_QDQ] = true}},
     {"report", {[QS_MODE_STATIC] = true, [QS_MODE_DYNAMIC] = true, [QS_MODE_QDQ] = true}},

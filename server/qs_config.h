@@ -144,6 +144,7 @@ typedef struct {
     bool per_channel;
     bool symmetric_activations;
     bool signed_activations;
+    bool reduce_range;   /* 7-bit activations (default true) */
     bool has_calibration;
     qs_calibration_config calibration;
     /* The fp32-vs-int8 report computed at load (int8 modes). report_enabled false: none.

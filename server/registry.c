@@ -393,6 +393,7 @@ static void quant_options_from_config(const qs_variant_config *c, qs_quant_optio
     q->per_tensor_weights = c->per_channel ? 0 : 1;
     q->symmetric_activations = c->symmetric_activations ? 1 : 0;
     q->signed_activations = c->signed_activations ? 1 : 0;
+    q->reduce_range = c->reduce_range ? 1 : -1;
     q->keep_fp32 = (const char *const *)c->keep_fp32;
     q->keep_fp32_count = c->keep_fp32_count;
 }
@@ -566,11 +567,12 @@ static uint64_t report_key(const qs_variant *v, const char *reference_onnx,
     char text[256];
     int n = snprintf(text, sizeof text,
                      "report; build %016llx; isa %s; mode %d observer %d percentile %a ema %a "
-                     "per_channel %d symmetric %d signed %d; calibration %016llx; keep",
+                     "per_channel %d symmetric %d signed %d reduce_range %d; calibration %016llx; "
+                     "keep",
                      (unsigned long long)qs_cache_build_id(), qs_isa_name(qs_engine_isa()),
                      (int)c->mode, (int)c->observer, c->percentile, c->averaging_constant,
                      c->per_channel,
-                     c->symmetric_activations, c->signed_activations,
+                     c->symmetric_activations, c->signed_activations, c->reduce_range,
                      (unsigned long long)v->calibration_key);
     uint64_t h = qs_hash_bytes(0, text, n > 0 ? (size_t)n : 0);
     for (size_t i = 0; i < c->keep_fp32_count; i++)

@@ -139,7 +139,8 @@ START_TEST(test_full)
         "   {\"name\": \"fp32\", \"mode\": \"fp32\"},"
         "   {\"name\": \"int8\", \"mode\": \"static\", \"observer\": \"percentile\","
         "    \"percentile\": 99.9, \"per_channel\": false, \"symmetric_activations\": true,"
-        "    \"signed_activations\": true, \"calibration\": {\"images\": \"calib\", \"count\": 7},"
+        "    \"signed_activations\": true, \"reduce_range\": false,"
+        "    \"calibration\": {\"images\": \"calib\", \"count\": 7},"
         "    \"keep_fp32\": [\"Softmax\", \"conv_1\"]},"
         "   {\"name\": \"dyn\", \"mode\": \"dynamic\", \"per_channel\": true},"
         "   {\"name\": \"qdq\", \"mode\": \"qdq\", \"onnx\": \"q.onnx\", \"keep_fp32\": []}]}]}");
@@ -179,6 +180,8 @@ START_TEST(test_full)
     ck_assert(!v->per_channel);
     ck_assert(v->symmetric_activations);
     ck_assert(v->signed_activations);
+    ck_assert(!v->reduce_range);
+    ck_assert(cfg->models[0].variants[2].reduce_range); /* the default */
     ck_assert(v->has_calibration);
     ck_assert_str_eq(v->calibration.images, "/base/calib");
     ck_assert_int_eq(v->calibration.count, 7);

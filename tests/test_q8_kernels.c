@@ -117,8 +117,23 @@ typedef struct {
     float scale_lo, scale_hi;
     int data_mode;
     bool bias;
+    bool u7; /* activations in 0..127, weights packed with qs_q8_pack_b_u7 */
     bool offsets; /* per-column weight offsets (qs_q8_pack_b_offset), a third of them 0 */
 } tq_gemm_case;
+
+/* 7-bit activations: 255 (the extremes) becomes 127, other bytes lose their top bit. */
+static void tq_to_u7(uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = p[i] == 255 ? 127 : p[i] & 127;
+}
+
+/* Weights packed for 7-bit activations must select the vpmaddubsw kernel where there is one. */
+static void tq_check_u7_kernel(qs_isa isa, const qs_q8_packed_b *pb) {
+    const qs_q8_kernels *kern = qs_q8_kernels_packed(pb);
+    const bool want = isa == QS_ISA_AVX2 || isa == QS_ISA_AVX512;
+    ck_assert_msg(pb->u7 == want && (strstr(kern->gemm_name, "u7") != NULL) == want,
+                  "%s: 7-bit packing runs %s", qs_isa_name(isa), kern->gemm_name);
+}
 
 /* Weight offsets as uint8 weights with zero points need them: -255..255, every third 0. */
 static int32_t *tq_offsets(size_t n) {
@@ -141,13 +156,20 @@ static void tq_check_gemm(qs_isa isa, const tq_gemm_case *tc, qs_threadpool *poo
     float *cf = tq_alloc(m * ldc * sizeof *cf);
     tq_fill_u8(a, m * lda, tc->data_mode);
     tq_fill_s8(w, n * k, tc->data_mode);
+    if (tc->u7)
+        tq_to_u7(a, m * lda);
     for (size_t j = 0; j < n; j++) {
         bias[j] = tq_int(-20000, 20000);
         scale[j] = tq_float(tc->scale_lo, tc->scale_hi);
     }
     int32_t *off = tc->offsets ? tq_offsets(n) : NULL;
     qs_q8_packed_b pb;
-    ck_assert_int_eq(qs_q8_pack_b_offset(isa, w, k, n, off, &pb), QS_OK);
+    if (tc->u7)
+        ck_assert_int_eq(qs_q8_pack_b_u7(isa, w, k, n, &pb), QS_OK);
+    else
+        ck_assert_int_eq(qs_q8_pack_b_offset(isa, w, k, n, off, &pb), QS_OK);
+    if (tc->u7)
+        tq_check_u7_kernel(isa, &pb);
     const qs_q8_requant rq = {
         .bias = tc->bias ? bias : NULL,
         .scale = scale,
@@ -191,12 +213,10 @@ static const size_t tq_sizes[] = {1, 3, 4, 5, 15, 16, 17, 31, 64, 100, 257};
 #define TQ_N_SIZES (sizeof tq_sizes / sizeof tq_sizes[0])
 static const int32_t tq_zeros[] = {0, 1, 128, 255};
 
-START_TEST(test_gemm_shapes) {
-    qs_isa isa;
-    if (!tq_isa(_i, &isa))
-        return;
-    tq_rng = 0x1234567u + (uint64_t)_i;
-    /* Every M, N, K combination; zero points, bias and data patterns rotate through them. */
+/* Every M, N, K combination; zero points, bias and data patterns rotate through them. With u7,
+ * activations and their zero point in 0..127 (odd K: the last group of four is partial). */
+static void tq_gemm_shapes(qs_isa isa, bool u7) {
+    static const int32_t zeros7[] = {0, 1, 64, 127};
     size_t idx = 0;
     for (size_t mi = 0; mi < TQ_N_SIZES; mi++)
         for (size_t ni = 0; ni < TQ_N_SIZES; ni++)
@@ -205,17 +225,81 @@ START_TEST(test_gemm_shapes) {
                     .m = tq_sizes[mi],
                     .n = tq_sizes[ni],
                     .k = tq_sizes[ki],
-                    .a_zero = tq_zeros[idx % 4],
+                    .a_zero = (u7 ? zeros7 : tq_zeros)[idx % 4],
                     .out_zero = tq_zeros[(idx / 4) % 4],
                     .qmin = 0,
-                    .qmax = 255,
+                    .qmax = u7 && (idx / 16) % 2 ? 127 : 255,
                     .scale_lo = 1e-4f,
                     .scale_hi = 4e-3f,
                     .data_mode = (int)(idx % 7 == 0),
                     .bias = idx % 3 != 0,
+                    .u7 = u7,
                 };
                 tq_check_gemm(isa, &tc, NULL, NULL);
             }
+}
+
+START_TEST(test_gemm_shapes) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0x1234567u + (uint64_t)_i;
+    tq_gemm_shapes(isa, false);
+}
+END_TEST
+
+static const int32_t tq_zeros7[] = {0, 1, 64, 127};
+
+START_TEST(test_gemm_u7_shapes) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0x7777777u + (uint64_t)_i;
+    tq_gemm_shapes(isa, true);
+}
+END_TEST
+
+/* The int16 pair sums at their limits: 127 x -128 twice is -32512, 127 x 127 twice 32258; long K
+ * so that the int32 sums get large too. */
+START_TEST(test_gemm_u7_extremes) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0x127128u + (uint64_t)_i;
+    const size_t ks[] = {1, 2, 3, 4, 5, 8, 63, 64, 1000, 4099};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (int mode = 1; mode <= 2; mode++) {
+            const tq_gemm_case tc = {
+                .m = 6, .n = 35, .k = ks[ki], .a_zero = tq_zeros7[ki % 4], .out_zero = 7,
+                .qmin = 0, .qmax = 255, .scale_lo = 1e-7f, .scale_hi = 1e-5f,
+                .data_mode = mode, .bias = true, .u7 = true,
+            };
+            tq_check_gemm(isa, &tc, NULL, NULL);
+        }
+    /* All weights 127 with all activations 127: the positive limit. */
+    const size_t m = 5, n = 20, k = 77;
+    uint8_t *a = tq_alloc(m * k), *c = tq_alloc(m * n);
+    int8_t *w = tq_alloc(n * k);
+    float *scale = tq_alloc(n * sizeof *scale);
+    memset(a, 127, m * k);
+    memset(w, 127, n * k);
+    for (size_t j = 0; j < n; j++)
+        scale[j] = 1.0f / 8192.0f;
+    qs_q8_packed_b pb;
+    ck_assert_int_eq(qs_q8_pack_b_u7(isa, w, k, n, &pb), QS_OK);
+    const qs_q8_requant rq = {.scale = scale, .qmin = 0, .qmax = 255};
+    qs_q8_gemm_u8(NULL, m, a, k, 0, &pb, &rq, c, n);
+    const uint8_t want = tq_requant(127 * 127 * (int64_t)k, scale[0], 0, 0, 255);
+    for (size_t i = 0; i < m * n; i++)
+        ck_assert_uint_eq(c[i], want);
+    /* Out of contract (bytes above 127): any bytes, but no crash. */
+    memset(a, 255, m * k);
+    qs_q8_gemm_u8(NULL, m, a, k, 0, &pb, &rq, c, n);
+    qs_q8_packed_b_free(&pb);
+    free(a);
+    free(c);
+    free(w);
+    free(scale);
 }
 END_TEST
 
@@ -467,10 +551,11 @@ static size_t tq_out_size(size_t in, size_t k, size_t s, size_t d, size_t p0, si
     return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
 }
 
-/* offsets: per-output-channel weight offsets (qs_q8_conv2d_create_offset). */
-static void tq_check_conv_off(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
-                              int32_t out_zero, int32_t qmin, int32_t qmax, qs_threadpool *pool,
-                              bool f32_out, bool offsets) {
+/* offsets: per-output-channel weight offsets (qs_q8_conv2d_create_offset); u7: inputs in
+ * 0..127 (qs_q8_conv2d_create_u7). */
+static void tq_check_conv_with(qs_isa isa, const tq_conv_case *cc, int32_t a_zero,
+                               int32_t out_zero, int32_t qmin, int32_t qmax, qs_threadpool *pool,
+                               bool f32_out, bool offsets, bool u7) {
     qs_conv2d_shape s = {
         .n = cc->n, .in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout,
         .kernel_h = cc->kh, .kernel_w = cc->kw, .stride_h = cc->stride, .stride_w = cc->stride,
@@ -491,13 +576,20 @@ static void tq_check_conv_off(qs_isa isa, const tq_conv_case *cc, int32_t a_zero
     float *outf = tq_alloc(out_n * sizeof *outf);
     tq_fill_u8(in, in_n, 0);
     tq_fill_s8(w, w_n, 0);
+    if (u7)
+        tq_to_u7(in, in_n);
     for (size_t o = 0; o < cc->cout; o++) {
         bias[o] = tq_int(-30000, 30000);
         scale[o] = tq_float(2e-4f, 2e-3f);
     }
     int32_t *off = offsets ? tq_offsets(cc->cout) : NULL;
     qs_q8_conv2d conv;
-    ck_assert_int_eq(qs_q8_conv2d_create_offset(isa, &s, w, bias, a_zero, off, &conv), QS_OK);
+    if (u7)
+        ck_assert_int_eq(qs_q8_conv2d_create_u7(isa, &s, w, bias, a_zero, &conv), QS_OK);
+    else
+        ck_assert_int_eq(qs_q8_conv2d_create_offset(isa, &s, w, bias, a_zero, off, &conv), QS_OK);
+    if (u7 && conv.n_gemm)
+        tq_check_u7_kernel(isa, &conv.gemm[0]);
     const int32_t threads = qs_threadpool_size(pool);
     const size_t sb = qs_q8_conv2d_scratch_bytes(&conv, &s);
     void *scratch = qs_kernels_alloc(sb * (size_t)threads);
@@ -561,7 +653,7 @@ static void tq_check_conv_off(qs_isa isa, const tq_conv_case *cc, int32_t a_zero
 
 static void tq_check_conv(qs_isa isa, const tq_conv_case *cc, int32_t a_zero, int32_t out_zero,
                           int32_t qmin, int32_t qmax, qs_threadpool *pool, bool f32_out) {
-    tq_check_conv_off(isa, cc, a_zero, out_zero, qmin, qmax, pool, f32_out, false);
+    tq_check_conv_with(isa, cc, a_zero, out_zero, qmin, qmax, pool, f32_out, false, false);
 }
 
 START_TEST(test_conv_cases) {
@@ -591,6 +683,33 @@ START_TEST(test_conv_threads) {
 }
 END_TEST
 
+/* 7-bit inputs (and padding at zero points up to 127) through the pointwise, im2col and grouped
+ * drivers, one and two threads. */
+START_TEST(test_conv_u7_cases) {
+    qs_isa isa;
+    if (!tq_isa(_i, &isa))
+        return;
+    tq_rng = 0x7c7c7cu + (uint64_t)_i;
+    qs_threadpool *pool = NULL;
+    ck_assert_int_eq(qs_threadpool_create(2, &pool), QS_OK);
+    for (size_t c = 0; c < sizeof tq_convs / sizeof tq_convs[0]; c++) {
+        const int32_t az = tq_zeros7[c % 4];
+        tq_check_conv_with(isa, &tq_convs[c], az, tq_zeros[(c + 1) % 4], 0, 127, NULL, false,
+                           false, true);
+        tq_check_conv_with(isa, &tq_convs[c], tq_zeros7[(c + 2) % 4], 0, 0, 255, pool, true,
+                           false, true);
+    }
+    qs_threadpool_free(pool);
+    qs_q8_conv2d conv;
+    int8_t w[9] = {0};
+    const qs_conv2d_shape s = {.n = 1, .in_h = 1, .in_w = 1, .in_c = 1, .out_c = 1, .out_h = 1,
+                               .out_w = 1, .kernel_h = 1, .kernel_w = 1, .stride_h = 1,
+                               .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1};
+    ck_assert_int_eq(qs_q8_conv2d_create_u7(isa, &s, w, NULL, 128, &conv),
+                     QS_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
 /* Weight offsets through every algorithm: 1x1 GEMM, im2col with padding (row sums include the
  * padding's zero points), groups, and depthwise (offset channels redone by the reference). */
 START_TEST(test_conv_offsets) {
@@ -601,10 +720,12 @@ START_TEST(test_conv_offsets) {
     qs_threadpool *pool = NULL;
     ck_assert_int_eq(qs_threadpool_create(2, &pool), QS_OK);
     for (size_t c = 0; c < sizeof tq_convs / sizeof tq_convs[0]; c++) {
-        tq_check_conv_off(isa, &tq_convs[c], tq_zeros[c % 4], tq_zeros[(c + 1) % 4], 0, 255,
-                          NULL, false, true);
-        tq_check_conv_off(isa, &tq_convs[c], tq_zeros[(c + 2) % 4], 3, 3, 250, pool, false, true);
-        tq_check_conv_off(isa, &tq_convs[c], 128, 0, 0, 255, c % 2 ? pool : NULL, true, true);
+        tq_check_conv_with(isa, &tq_convs[c], tq_zeros[c % 4], tq_zeros[(c + 1) % 4], 0, 255,
+                           NULL, false, true, false);
+        tq_check_conv_with(isa, &tq_convs[c], tq_zeros[(c + 2) % 4], 3, 3, 250, pool, false,
+                           true, false);
+        tq_check_conv_with(isa, &tq_convs[c], 128, 0, 0, 255, c % 2 ? pool : NULL, true, true,
+                           false);
     }
     qs_threadpool_free(pool);
 }
@@ -660,7 +781,7 @@ START_TEST(test_quantize) {
                 }
             }
             q[n] = 0x5a;
-            kern->quantize(x, n, sc, zero, q);
+            kern->quantize(x, n, sc, zero, 255, q);
             ck_assert_uint_eq(q[n], 0x5a);
             for (size_t i = 0; i < n; i++)
                 if (q[i] != qs_q8_quantize_one(x[i], sc, zero))
@@ -673,8 +794,17 @@ START_TEST(test_quantize) {
                 const float want = (float)((int32_t)q[i] - zero) * sc;
                 ck_assert(memcmp(&back[i], &want, sizeof want) == 0);
             }
-            kern->quantize(back, n, sc, zero, q2);
+            kern->quantize(back, n, sc, zero, 255, q2);
             ck_assert(n == 0 || memcmp(q, q2, n) == 0);
+            /* 7-bit: the same values capped at 127 (zero points up to 127). */
+            const int32_t z7 = zero < 127 ? zero : 127;
+            kern->quantize(x, n, sc, z7, 127, q2);
+            for (size_t i = 0; i < n; i++) {
+                const uint8_t full = qs_q8_quantize_one(x[i], sc, z7);
+                if (q2[i] != (full < 127 ? full : 127))
+                    ck_abort_msg("%s quantize 7-bit n=%zu: x[%zu]=%.9g scale %g zero %d -> %u",
+                                 qs_isa_name(isa), n, i, (double)x[i], (double)sc, z7, q2[i]);
+            }
         }
         free(x);
         free(back);
@@ -686,7 +816,7 @@ START_TEST(test_quantize) {
     uint8_t qn[20];
     for (size_t i = 0; i < 20; i++)
         nanv[i] = NAN;
-    kern->quantize(nanv, 20, 0.1f, 7, qn);
+    kern->quantize(nanv, 20, 0.1f, 7, 255, qn);
     for (size_t i = 0; i < 20; i++)
         ck_assert_uint_eq(qn[i], 0);
     ck_assert_uint_eq(qs_q8_quantize_one(NAN, 0.1f, 7), 0);
@@ -800,11 +930,16 @@ START_TEST(test_public_elementwise) {
     for (size_t i = 0; i < n; i++)
         x[i] = tq_float(-2.3f, 2.6f);
     qs_q8_quantize(x, n, 0.02f, 120, q);
-    qs_q8_quantize__ref(x, n, 0.02f, 120, qr);
+    qs_q8_quantize__ref(x, n, 0.02f, 120, 255, qr);
     ck_assert(memcmp(q, qr, n) == 0);
     qs_q8_dequantize(q, n, 0.02f, 120, y);
     for (size_t i = 0; i < n; i++)
         ck_assert(fabsf(y[i] - x[i]) <= 0.0100001f);
+    qs_q8_quantize_max(x, n, 0.02f, 100, 127, q);
+    qs_q8_quantize__ref(x, n, 0.02f, 100, 127, qr);
+    ck_assert(memcmp(q, qr, n) == 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_le(q[i], 127);
     float mn, mx;
     qs_f32_minmax(x, n, &mn, &mx);
     qs_f32_minmax(x, 0, &mn, &mx);
@@ -836,11 +971,14 @@ static Suite *tq_suite(void) {
     tcase_add_test(tc, test_public_elementwise);
     tcase_add_loop_test(tc, test_gemm_shapes, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_saturation, 0, TQ_N_ISAS);
+    tcase_add_loop_test(tc, test_gemm_u7_shapes, 0, TQ_N_ISAS);
+    tcase_add_loop_test(tc, test_gemm_u7_extremes, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_f32_acts, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_threads, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_out_of_contract, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_cases, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_threads, 0, TQ_N_ISAS);
+    tcase_add_loop_test(tc, test_conv_u7_cases, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_gemm_offsets, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_conv_offsets, 0, TQ_N_ISAS);
     tcase_add_loop_test(tc, test_quantize, 0, TQ_N_ISAS);

@@ -23,21 +23,33 @@ static void fill_gaussian(float *x, size_t n, unsigned seed) {
 START_TEST(test_params_from_range) {
     float s;
     int32_t z;
-    qs_quant_params_from_range(0.0f, 6.0f, false, &s, &z);
+    qs_quant_params_from_range(0.0f, 6.0f, false, 255, &s, &z);
     ck_assert_float_eq_tol(s, 6.0f / 255.0f, 1e-7f);
     ck_assert_int_eq(z, 0);
-    qs_quant_params_from_range(-1.0f, 1.0f, false, &s, &z);
+    qs_quant_params_from_range(-1.0f, 1.0f, false, 255, &s, &z);
     ck_assert_float_eq_tol(s, 2.0f / 255.0f, 1e-7f);
     ck_assert(z == 127 || z == 128); /* -lo / scale is 127.5 up to float rounding */
     /* The range always contains 0, so padding and ReLU zeros are exact. */
-    qs_quant_params_from_range(2.0f, 4.0f, false, &s, &z);
+    qs_quant_params_from_range(2.0f, 4.0f, false, 255, &s, &z);
     ck_assert_int_eq(z, 0);
     ck_assert_float_eq_tol(s, 4.0f / 255.0f, 1e-7f);
-    qs_quant_params_from_range(-3.0f, 1.0f, true, &s, &z);
+    qs_quant_params_from_range(-3.0f, 1.0f, true, 255, &s, &z);
     ck_assert_int_eq(z, 128);
     ck_assert_float_eq_tol(s, 3.0f / 127.0f, 1e-7f);
-    qs_quant_params_from_range(0.0f, 0.0f, false, &s, &z);
+    qs_quant_params_from_range(0.0f, 0.0f, false, 255, &s, &z);
     ck_assert(s > 0.0f);
+    /* 7 bits (reduce_range): the same on 0..127. */
+    qs_quant_params_from_range(0.0f, 6.0f, false, 127, &s, &z);
+    ck_assert_float_eq_tol(s, 6.0f / 127.0f, 1e-7f);
+    ck_assert_int_eq(z, 0);
+    qs_quant_params_from_range(-1.0f, 3.0f, false, 127, &s, &z);
+    ck_assert_float_eq_tol(s, 4.0f / 127.0f, 1e-7f);
+    ck_assert(z == 32);
+    qs_quant_params_from_range(-3.0f, 1.0f, true, 127, &s, &z);
+    ck_assert_int_eq(z, 64);
+    ck_assert_float_eq_tol(s, 3.0f / 63.0f, 1e-7f);
+    qs_quant_params_from_range(-5.0f, 0.0f, false, 127, &s, &z);
+    ck_assert_int_eq(z, 127);
 }
 END_TEST
 
@@ -242,6 +254,90 @@ START_TEST(test_static_residual_adds_in_int8) {
 }
 END_TEST
 
+/* Largest uint8 value of each graph value over runs (ctx: one int32 per value). */
+static void watch_u8_max(void *ctx, int32_t value, const qs_view *v) {
+    if (v->dtype != QS_DTYPE_UINT8 || !v->data)
+        return;
+    int32_t *max = ctx;
+    const uint8_t *p = v->data;
+    for (size_t i = 0, n = qs_view_numel(v); i < n; i++)
+        max[value] = p[i] > max[value] ? p[i] : max[value];
+}
+
+/* reduce_range (the default): every uint8 activation a GEMM of the static int8 graph reads stays
+ * in 0..127, even for inputs far outside the calibrated ranges, and every GEMM proves its input
+ * 7-bit; the one read by the global average pool only keeps 8 bits. With reduce_range off, the
+ * same inputs reach past 127 and no GEMM takes the 7-bit kernels. */
+START_TEST(test_static_reduce_range) {
+    size_t size;
+    uint8_t *buf = build_residual_net(&size);
+    qs_error err;
+    qs_error_clear(&err);
+    qs_calibrator *cal = NULL;
+    ck_assert_int_eq(qs_calibrator_create(buf, size, NULL, &cal, &err), QS_OK);
+    float x[8 * 9 * 7];
+    qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 8, 9, 7}, .data = x};
+    for (uint32_t k = 0; k < 4; k++) {
+        qst_fill_random(x, sizeof(x) / sizeof(x[0]), 100 + k, -1.0f, 1.0f);
+        ck_assert_int_eq(qs_calibrator_observe(cal, &in, 1, &err), QS_OK);
+    }
+    for (int setting = 0; setting < 2; setting++) {
+        qs_quant_options qo;
+        qs_quant_options_init(&qo);
+        qo.reduce_range = setting == 0 ? 0 : -1;
+        qs_model_options o;
+        qs_model_options_init(&o);
+        o.variant = QS_VARIANT_INT8_STATIC;
+        o.calibration = cal;
+        o.quant = &qo;
+        qs_model *q = NULL;
+        ck_assert_msg(qs_model_load_memory(buf, size, &o, &q, &err) == QS_OK, "%s: %s",
+                      err.where, err.message);
+        const qs_graph *g = q->g;
+        qs_session *s = NULL;
+        ck_assert_int_eq(qs_session_create(q, NULL, &s, &err), QS_OK);
+        int32_t *max = calloc(g->n_values, sizeof(int32_t));
+        ck_assert_ptr_nonnull(max);
+        for (uint32_t k = 0; k < 3; k++) {
+            /* Three times the calibrated input range: clamps are reached. */
+            qst_fill_random(x, sizeof(x) / sizeof(x[0]), 200 + k, -3.0f, 3.0f);
+            ck_assert_int_eq(qs_session_run_observed(s, &in, 1, watch_u8_max, max, &err), QS_OK);
+        }
+        size_t gemms = 0;
+        int32_t all = 0, gap = -1;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const qs_node *n = &g->nodes[i];
+            if (!n->dead && strcmp(n->op_type, "QLinearGlobalAveragePoolNHWC") == 0)
+                gap = max[n->inputs[0]];
+            if (n->dead || (strcmp(n->op_type, "QLinearConvNHWC") != 0 &&
+                            strcmp(n->op_type, "QGemm") != 0))
+                continue;
+            gemms++;
+            const int32_t bound = qs_quant_u8_bound(g, n->inputs[0]);
+            all = max[n->inputs[0]] > all ? max[n->inputs[0]] : all;
+            if (setting == 0) {
+                ck_assert_msg(bound <= 127, "%s: input bound %d", n->name, bound);
+                ck_assert_msg(max[n->inputs[0]] <= 127, "%s: input reached %d", n->name,
+                              max[n->inputs[0]]);
+            } else {
+                ck_assert_int_eq(bound, 255);
+            }
+        }
+        ck_assert_uint_eq(gemms, 6);
+        if (setting == 0)
+            ck_assert_int_eq(all, 127);
+        else
+            ck_assert_int_gt(all, 127);
+        ck_assert_int_gt(gap, 127); /* 8 bits where no GEMM reads */
+        free(max);
+        qs_session_free(s);
+        qs_model_free(q);
+    }
+    qs_calibrator_free(cal);
+    free(buf);
+}
+END_TEST
+
 /* Dynamic quantization's convolutions against integer arithmetic done here: per-tensor input
  * parameters from the input's range, per-channel int8 weights, padding that reads as the zero
  * point. Two geometries: grouped with horizontal dilation (a copy per tap) and plain with
@@ -251,7 +347,9 @@ START_TEST(test_dynamic_conv_exact) {
         int64_t group, stride[2], dil[2], pads[4];
     } cases[2] = {{2, {2, 1}, {1, 2}, {1, 0, 2, 1}}, {1, {1, 2}, {1, 1}, {2, 1, 0, 2}}};
     const int64_t cin = 4, cout = 6, h = 9, w = 8, kh = 3, kw = 3;
-    for (int ci = 0; ci < 2; ci++) {
+    for (int run = 0; run < 4; run++) {
+        const int ci = run % 2;
+        const int32_t qmax = run < 2 ? 127 : 255; /* reduce_range default (on), then off */
         const int64_t grp = cases[ci].group, cg = cin / grp, og = cout / grp;
         int64_t xd[4] = {1, cin, h, w}, wd[4] = {cout, cg, kh, kw}, bd[1] = {cout};
         float wf[6 * 4 * 9], bf[6], x[4 * 9 * 8];
@@ -276,6 +374,10 @@ START_TEST(test_dynamic_conv_exact) {
         qs_model_options o;
         qs_model_options_init(&o);
         o.variant = QS_VARIANT_INT8_DYNAMIC;
+        qs_quant_options qo;
+        qs_quant_options_init(&qo);
+        qo.reduce_range = qmax == 127 ? 0 : -1;
+        o.quant = &qo;
         qs_model *q = NULL;
         qs_error err;
         qs_error_clear(&err);
@@ -295,7 +397,7 @@ START_TEST(test_dynamic_conv_exact) {
             lo = fminf(lo, x[i]);
             hi = fmaxf(hi, x[i]);
         }
-        qs_quant_params_from_range(lo, hi, false, &xs, &xz);
+        qs_quant_params_from_range(lo, hi, false, qmax, &xs, &xz);
         int8_t wq[6 * 4 * 9];
         float ws[6];
         qs_quantize_weights(wf, (size_t)cout, (size_t)(cg * kh * kw), false, wq, ws);
@@ -316,6 +418,7 @@ START_TEST(test_dynamic_conv_exact) {
                                     continue; /* reads the zero point: contributes 0 */
                                 int32_t xq = qs_q8_quantize_one(
                                     x[((g * cg + c) * h + iy) * w + ix], xs, xz);
+                                xq = xq < qmax ? xq : qmax;
                                 acc += (int64_t)(xq - xz) *
                                        wq[((oc * cg + c) * kh + ky) * kw + kx];
                             }
@@ -341,6 +444,7 @@ int main(void) {
     tcase_add_test(tc, test_histogram_growth);
     tcase_add_test(tc, test_observers_on_gaussian);
     tcase_add_test(tc, test_static_residual_adds_in_int8);
+    tcase_add_test(tc, test_static_reduce_range);
     tcase_add_test(tc, test_dynamic_conv_exact);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

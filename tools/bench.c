@@ -17,6 +17,7 @@ typedef struct {
     qs_variant_kind variant;
     int calib_samples;
     unsigned seed;
+    int reduce_range; /* qs_quant_options.reduce_range: 0 default, 1 on, -1 off */
 } bench_args;
 
 /* CPU time of the whole process (every thread): unlike wall time, it does not grow while
@@ -111,6 +112,8 @@ static void usage(FILE *f) {
             "                  weights, per-run activation ranges; static: int8 calibrated on\n"
             "                  --calib-samples random inputs (for speed only: random ranges)\n"
             "  --calib-samples N  calibration samples for --variant static (default 8)\n"
+            "  --reduce-range on|off  static, dynamic: 7-bit activations (default: the engine's,\n"
+            "                  on)\n"
             "  --seed S        input seed (default 1)\n"
             "  --json          one JSON line instead of text\n"
             "Inputs are uniform random in [-1, 1) (float) or zeros (other types).\n");
@@ -123,8 +126,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         {"optimize", required_argument, 0, 'o'}, {"seed", required_argument, 0, 's'},
         {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
         {"variant", required_argument, 0, 'v'}, {"calib-samples", required_argument, 0, 'c'},
-        {0, 0, 0, 0}};
-    *a = (bench_args){NULL, 1, 1, 50, 10, 0, QS_OPTIMIZE_ALL, QS_VARIANT_FP32, 8, 1};
+        {"reduce-range", required_argument, 0, 'R'}, {0, 0, 0, 0}};
+    *a = (bench_args){NULL, 1, 1, 50, 10, 0, QS_OPTIMIZE_ALL, QS_VARIANT_FP32, 8, 1, 0};
     int c;
     while ((c = getopt_long(argc, argv, "t:b:r:w:o:s:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -155,6 +158,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                 return 2;
             break;
         case 'c': a->calib_samples = atoi(optarg); break;
+        case 'R':
+            if (strcmp(optarg, "on") == 0)
+                a->reduce_range = 1;
+            else if (strcmp(optarg, "off") == 0)
+                a->reduce_range = -1;
+            else
+                return 2;
+            break;
         case 'h': usage(stdout); exit(0);
         default: return 2;
         }
@@ -183,6 +194,10 @@ int main(int argc, char **argv) {
     qs_model_options_init(&mo);
     mo.optimize = a.optimize;
     mo.variant = a.variant;
+    qs_quant_options qo;
+    qs_quant_options_init(&qo);
+    qo.reduce_range = a.reduce_range;
+    mo.quant = &qo;
     qs_calibrator *cal = NULL;
     if (a.variant == QS_VARIANT_INT8_STATIC) {
         cal = calibrate(a.model, &a, &err);

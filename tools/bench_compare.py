@@ -5,7 +5,8 @@ usage: tools/bench_compare.py [--rounds 3] [--runs 30] [--threads 1,2] [--models
                               [--anchors ../shared/anchors] [--bench tools/quantserve-bench] [--out FILE.md]
 
 For each model, thread count and round, runs in turn: quantserve fp32, ORT fp32, quantserve int8
-(the model's QDQ file run by the int8 kernels, and static int8 calibrated on random inputs), ORT int8
+(the model's QDQ file run by the int8 kernels, static int8 calibrated on random inputs and dynamic int8, each
+with 7-bit activations (reduce_range, the default) and with 8-bit ones), ORT int8
 QDQ; then reports the median of the per-round medians and the ratios (quantserve / ORT, lower is
 better); a second table gives the minimum over all timed runs, which on a busy shared machine is
 the steadier estimate of what each engine can do. Models: mobilenet_v2 from ../shared/data; resnet50 (and any other name) from the anchors'
@@ -62,7 +63,8 @@ def main():
             sys.stderr.write("skipping %s: %s or %s missing\n" % (name, fp32, qdq))
             continue
         for t in [int(x) for x in a.threads.split(",")]:
-            res = {k: [] for k in ("qs_fp32", "ort_fp32", "qs_qdq", "qs_static", "qs_dynamic", "ort_qdq")}
+            res = {k: [] for k in ("qs_fp32", "ort_fp32", "qs_qdq", "qs_static", "qs_static8", "qs_dynamic",
+                                   "qs_dynamic8", "ort_qdq")}
             mins = {k: [] for k in res}
             rss = {}
             for r in range(a.rounds):
@@ -72,7 +74,9 @@ def main():
                     ("ort_fp32", [ort, fp32, "--threads", str(t), "--runs", str(a.runs)]),
                     ("qs_qdq", [a.bench, qdq, "--variant", "qdq"] + common),
                     ("qs_static", [a.bench, fp32, "--variant", "static"] + common),
+                    ("qs_static8", [a.bench, fp32, "--variant", "static", "--reduce-range", "off"] + common),
                     ("qs_dynamic", [a.bench, fp32, "--variant", "dynamic"] + common),
+                    ("qs_dynamic8", [a.bench, fp32, "--variant", "dynamic", "--reduce-range", "off"] + common),
                     ("ort_qdq", [ort, qdq, "--threads", str(t), "--runs", str(a.runs)]),
                 ]
                 for key, cmd in plan:
@@ -88,13 +92,13 @@ def main():
             low = {k: min(v) if v else float("nan") for k, v in mins.items()}
             rows.append((name, t, med, low, rss))
     def table(pick):
-        lines = ["| model | threads | quantserve fp32 | ORT fp32 | ratio | quantserve int8 QDQ | quantserve static | quantserve dynamic | ORT int8 QDQ | ratio (QDQ) | static vs fp32 | dynamic vs fp32 |",
-                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines = ["| model | threads | quantserve fp32 | ORT fp32 | ratio | quantserve int8 QDQ | quantserve static | static 8-bit | quantserve dynamic | dynamic 8-bit | ORT int8 QDQ | ratio (QDQ) | static vs fp32 | dynamic vs fp32 |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for row in rows:
             name, t, m = row[0], row[1], row[pick]
-            lines.append("| %s | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx faster | %.2fx faster |" % (
+            lines.append("| %s | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx faster | %.2fx faster |" % (
                 name, t, m["qs_fp32"], m["ort_fp32"], m["qs_fp32"] / m["ort_fp32"], m["qs_qdq"], m["qs_static"],
-                m["qs_dynamic"], m["ort_qdq"], m["qs_qdq"] / m["ort_qdq"], m["qs_fp32"] / m["qs_static"],
+                m["qs_static8"], m["qs_dynamic"], m["qs_dynamic8"], m["ort_qdq"], m["qs_qdq"] / m["ort_qdq"], m["qs_fp32"] / m["qs_static"],
                 m["qs_fp32"] / m["qs_dynamic"]))
         return "\n".join(lines) + "\n"
     text = ("latency, batch 1, median of %d rounds of %d runs, ms (ratio = quantserve / ORT)\n\n" % (a.rounds, a.runs)

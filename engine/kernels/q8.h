@@ -40,6 +40,7 @@ typedef struct {
     int32_t *colsum;       /* owned, n values; includes k * offset[n] when there are offsets */
     int32_t *offset;       /* owned, n values, or NULL: see qs_q8_pack_b_offset */
     size_t bytes;
+    bool u7;               /* packed for activations in 0..127 (qs_q8_pack_b_u7) */
 } qs_q8_packed_b;
 
 /* Pack int8 weights given as N x K row-major (Conv OI[HW] flattened with K = I*kh*kw in the
@@ -51,6 +52,11 @@ qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8
  * or NULL offset packs exactly as qs_q8_pack_b (no cost at run time). */
 qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
                               const int32_t *offset, qs_q8_packed_b *out);
+/* Same for a GEMM whose A bytes are all in 0..127 (7-bit activations, "reduce_range"): the ISA
+ * may use a faster kernel that is exact only then (AVX2: vpmaddubsw). A byte above 127 gives
+ * wrong (saturated) results, never a crash. */
+qs_status qs_q8_pack_b_u7(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
+                          qs_q8_packed_b *out);
 void qs_q8_packed_b_free(qs_q8_packed_b *p);
 
 /* C[m][n] for rows [0, m): uint8 output with requantization. a is M x K uint8 (lda >= K). */
@@ -87,6 +93,10 @@ qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const in
 qs_status qs_q8_conv2d_create_offset(qs_isa isa, const qs_conv2d_shape *shape,
                                      const int8_t *w_oihw, const int32_t *bias, int32_t a_zero,
                                      const int32_t *w_offset, qs_q8_conv2d *out);
+/* Same for inputs whose bytes and a_zero are all in 0..127 (see qs_q8_pack_b_u7);
+ * QS_ERR_INVALID_ARGUMENT when a_zero > 127. */
+qs_status qs_q8_conv2d_create_u7(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
+                                 const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out);
 void qs_q8_conv2d_free(qs_q8_conv2d *conv);
 /* Per-thread scratch bytes (times n_threads in total, 64-byte aligned), as for fp32. */
 size_t qs_q8_conv2d_scratch_bytes(const qs_q8_conv2d *conv, const qs_conv2d_shape *shape);
@@ -98,6 +108,9 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
 
 /* Elementwise. */
 void qs_q8_quantize(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+/* Same clamped to [0, qmax] (7-bit activations: qmax 127); zero must be in [0, qmax]. */
+void qs_q8_quantize_max(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                        uint8_t *y);
 void qs_q8_dequantize(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
 /* Min and max of n floats (dynamic quantization ranges). */
 void qs_f32_minmax(const float *x, size_t n, float *min, float *max);

@@ -65,20 +65,17 @@ static qs_status qs_q8_conv2d_create_dw(const qs_q8_kernels *kern, const qs_conv
     return QS_OK;
 }
 
-qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
-                              const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
-    return qs_q8_conv2d_create_offset(isa, shape, w_oihw, bias, a_zero, NULL, out);
-}
-
-qs_status qs_q8_conv2d_create_offset(qs_isa isa, const qs_conv2d_shape *shape,
-                                     const int8_t *w_oihw, const int32_t *bias, int32_t a_zero,
-                                     const int32_t *w_offset, qs_q8_conv2d *out) {
+static qs_status qs_q8_conv2d_create_for(qs_isa isa, bool u7, const qs_conv2d_shape *shape,
+                                         const int8_t *w_oihw, const int32_t *bias,
+                                         int32_t a_zero, const int32_t *w_offset,
+                                         qs_q8_conv2d *out) {
     qs_status st = QS_OK;
     int8_t *tmp = NULL;
     if (!out)
         return QS_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
-    if (!shape || !w_oihw || !qs_conv2d_shape_ok(shape) || a_zero < 0 || a_zero > 255)
+    if (!shape || !w_oihw || !qs_conv2d_shape_ok(shape) || a_zero < 0 ||
+        a_zero > (u7 ? 127 : 255))
         return QS_ERR_INVALID_ARGUMENT;
     const qs_q8_kernels *kern = qs_q8_kernels_get(isa);
     const qs_conv2d_shape *s = shape;
@@ -118,8 +115,9 @@ qs_status qs_q8_conv2d_create_offset(qs_isa isa, const qs_conv2d_shape *shape,
                 for (size_t ci = 0; ci < cin_g; ci++)
                     tmp[o * kg + t * cin_g + ci] = src[ci * taps + t];
         }
-        st = qs_q8_pack_b_offset(kern->isa, tmp, kg, cout_g,
-                                 w_offset ? w_offset + g * cout_g : NULL, &out->gemm[g]);
+        st = u7 ? qs_q8_pack_b_u7(kern->isa, tmp, kg, cout_g, &out->gemm[g])
+                : qs_q8_pack_b_offset(kern->isa, tmp, kg, cout_g,
+                                      w_offset ? w_offset + g * cout_g : NULL, &out->gemm[g]);
         if (st != QS_OK)
             goto cleanup;
         out->n_gemm = g + 1;
@@ -140,6 +138,27 @@ cleanup:
     return st;
 }
 
+qs_status qs_q8_conv2d_create(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
+                              const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
+    return qs_q8_conv2d_create_for(isa, false, shape, w_oihw, bias, a_zero, NULL, out);
+}
+
+qs_status qs_q8_conv2d_create_offset(qs_isa isa, const qs_conv2d_shape *shape,
+                                     const int8_t *w_oihw, const int32_t *bias, int32_t a_zero,
+                                     const int32_t *w_offset, qs_q8_conv2d *out) {
+    return qs_q8_conv2d_create_for(isa, false, shape, w_oihw, bias, a_zero, w_offset, out);
+}
+
+qs_status qs_q8_conv2d_create_u7(qs_isa isa, const qs_conv2d_shape *shape, const int8_t *w_oihw,
+                                 const int32_t *bias, int32_t a_zero, qs_q8_conv2d *out) {
+    return qs_q8_conv2d_create_for(isa, true, shape, w_oihw, bias, a_zero, NULL, out);
+}
+
+/* The kernels the convolution runs with: its GEMMs' (7-bit or not), else the ISA's. */
+static const qs_q8_kernels *qs_q8_conv_kernels(const qs_q8_conv2d *conv) {
+    return conv->n_gemm ? qs_q8_kernels_packed(&conv->gemm[0]) : qs_q8_kernels_get(conv->isa);
+}
+
 /* Pointwise with output dims equal to input dims: the input is the GEMM's A as it is. */
 static bool qs_q8_conv_direct(const qs_q8_conv2d *conv, const qs_conv2d_shape *shape) {
     return qs_conv2d_is_pointwise(&conv->shape) && shape->out_h == shape->in_h &&
@@ -153,7 +172,7 @@ static size_t qs_q8_conv_lda(const qs_q8_conv2d *conv) {
 }
 
 static size_t qs_q8_conv_tile(const qs_q8_conv2d *conv) {
-    const size_t mr = qs_q8_kernels_get(conv->isa)->mr;
+    const size_t mr = qs_q8_conv_kernels(conv)->mr;
     size_t t = QS_Q8_TILE_BYTES / qs_q8_conv_lda(conv);
     if (t < QS_Q8_TILE_MIN)
         t = QS_Q8_TILE_MIN;
@@ -354,7 +373,7 @@ void qs_q8_conv2d_run(qs_threadpool *pool, const qs_q8_conv2d *conv, const qs_co
     qs_q8_conv_job j;
     memset(&j, 0, sizeof j);
     j.conv = conv;
-    j.kern = qs_q8_kernels_get(conv->isa);
+    j.kern = qs_q8_conv_kernels(conv);
     j.s = conv->shape;
     j.s.n = shape->n;
     j.s.in_h = shape->in_h;

@@ -17,6 +17,14 @@ static const qs_q8_kernels qs_q8_kernels_ref = {
     .avgpool = qs_q8_avgpool__ref,
 };
 
+/* Everything but the GEMM of the two AVX2 tables. */
+#define QS_Q8_AVX2_OTHERS                                                                        \
+    .dwconv_name = "qs_q8_dwconv__avx2", .dwconv = qs_q8_dwconv__ref,                            \
+    .dwconv_packed = qs_q8_dwconv__avx2, .dw_pack_bytes = qs_q8_dw_pack_bytes__avx2,             \
+    .dw_pack = qs_q8_dw_pack__avx2, .quantize = qs_q8_quantize__avx2,                            \
+    .dequantize = qs_q8_dequantize__avx2, .minmax = qs_f32_minmax__avx2, .add = qs_q8_add__avx2, \
+    .avgpool = qs_q8_avgpool__avx2,
+
 static const qs_q8_kernels qs_q8_kernels_avx2 = {
     .isa = QS_ISA_AVX2,
     .gemm_name = "qs_q8_gemm_4x64c2__avx2",
@@ -26,16 +34,18 @@ static const qs_q8_kernels qs_q8_kernels_avx2 = {
     .pack = qs_q8_pack__avx2,
     .gemm_u8 = qs_q8_gemm_u8_4x64c2__avx2,
     .gemm_f32 = qs_q8_gemm_f32_4x64c2__avx2,
-    .dwconv_name = "qs_q8_dwconv__avx2",
-    .dwconv = qs_q8_dwconv__ref,
-    .dwconv_packed = qs_q8_dwconv__avx2,
-    .dw_pack_bytes = qs_q8_dw_pack_bytes__avx2,
-    .dw_pack = qs_q8_dw_pack__avx2,
-    .quantize = qs_q8_quantize__avx2,
-    .dequantize = qs_q8_dequantize__avx2,
-    .minmax = qs_f32_minmax__avx2,
-    .add = qs_q8_add__avx2,
-    .avgpool = qs_q8_avgpool__avx2,
+    QS_Q8_AVX2_OTHERS
+};
+
+/* AVX2 for 7-bit activations: only the GEMM differs (and the packing, which is the default). */
+static const qs_q8_kernels qs_q8_kernels_avx2u7 = {
+    .isa = QS_ISA_AVX2,
+    .gemm_name = "qs_q8_gemm_4x64c4__avx2u7",
+    .mr = QS_Q8_GEMM_AVX2_MR,
+    .nb = 4,
+    .gemm_u8 = qs_q8_gemm_u8_4x64c4__avx2u7,
+    .gemm_f32 = qs_q8_gemm_f32_4x64c4__avx2u7,
+    QS_Q8_AVX2_OTHERS
 };
 
 static const qs_q8_kernels qs_q8_kernels_avx512vnni = {
@@ -73,4 +83,13 @@ const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa) {
     case QS_ISA_REF: break;
     }
     return &qs_q8_kernels_ref;
+}
+
+const qs_q8_kernels *qs_q8_kernels_get_u7(qs_isa isa) {
+    const qs_q8_kernels *kern = qs_q8_kernels_get(isa);
+    return kern == &qs_q8_kernels_avx2 ? &qs_q8_kernels_avx2u7 : kern;
+}
+
+const qs_q8_kernels *qs_q8_kernels_packed(const qs_q8_packed_b *b) {
+    return b->u7 ? qs_q8_kernels_get_u7(b->isa) : qs_q8_kernels_get(b->isa);
 }

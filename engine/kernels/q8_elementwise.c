@@ -2,7 +2,16 @@
 #include "kernels/q8_ukernels.h"
 
 void qs_q8_quantize(const float *x, size_t n, float scale, int32_t zero, uint8_t *y) {
-    qs_q8_kernels_get(qs_engine_isa())->quantize(x, n, scale, zero, y);
+    qs_q8_quantize_max(x, n, scale, zero, 255, y);
+}
+
+void qs_q8_quantize_max(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                        uint8_t *y) {
+    /* Forced into 0 <= zero <= qmax <= 255 so that every ISA agrees (as the GEMM bounds). */
+    qmax = qs_q8_clamp_u8(qmax);
+    zero = qs_q8_clamp_u8(zero);
+    zero = zero < qmax ? zero : qmax;
+    qs_q8_kernels_get(qs_engine_isa())->quantize(x, n, scale, zero, qmax, y);
 }
 
 void qs_q8_dequantize(const uint8_t *x, size_t n, float scale, int32_t zero, float *y) {

@@ -13,18 +13,14 @@ size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded) {
     return kern->pack ? kern->pack_bytes(k_padded, 1) : k_padded * QS_Q8_NR;
 }
 
-qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8_packed_b *out) {
-    return qs_q8_pack_b_offset(isa, w_nk, k, n, NULL, out);
-}
-
-qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
-                              const int32_t *offset, qs_q8_packed_b *out) {
+static qs_status qs_q8_pack_b_for(qs_isa isa, bool u7, const int8_t *w_nk, size_t k, size_t n,
+                                  const int32_t *offset, qs_q8_packed_b *out) {
     if (!out)
         return QS_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof *out);
     if (!w_nk || k == 0 || n == 0 || k > ((size_t)1 << 30) || n > ((size_t)1 << 30))
         return QS_ERR_INVALID_ARGUMENT;
-    const qs_q8_kernels *kern = qs_q8_kernels_get(isa);
+    const qs_q8_kernels *kern = u7 ? qs_q8_kernels_get_u7(isa) : qs_q8_kernels_get(isa);
     const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
     const size_t panels = n / QS_Q8_NR + (n % QS_Q8_NR != 0);
     size_t bytes, twice, sum_bytes;
@@ -77,7 +73,22 @@ qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n
     out->colsum = colsum;
     out->offset = off;
     out->bytes = bytes + (off ? 2 : 1) * sum_bytes;
+    out->u7 = u7 && kern != qs_q8_kernels_get(isa);
     return QS_OK;
+}
+
+qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8_packed_b *out) {
+    return qs_q8_pack_b_for(isa, false, w_nk, k, n, NULL, out);
+}
+
+qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
+                              const int32_t *offset, qs_q8_packed_b *out) {
+    return qs_q8_pack_b_for(isa, false, w_nk, k, n, offset, out);
+}
+
+qs_status qs_q8_pack_b_u7(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
+                          qs_q8_packed_b *out) {
+    return qs_q8_pack_b_for(isa, true, w_nk, k, n, NULL, out);
 }
 
 void qs_q8_packed_b_free(qs_q8_packed_b *p) {
@@ -221,7 +232,7 @@ void qs_q8_gemm_u8(qs_threadpool *pool, size_t m, const uint8_t *a, size_t lda, 
         return;
     const int32_t zero = qs_q8_clamp_u8(rq->out_zero);
     const qs_q8_gemm_op op = {
-        .kern = qs_q8_kernels_get(b->isa),
+        .kern = qs_q8_kernels_packed(b),
         .b = b,
         .bias = rq->bias,
         .scale = rq->scale,
@@ -241,7 +252,7 @@ void qs_q8_gemm_f32(qs_threadpool *pool, size_t m, const uint8_t *a, size_t lda,
     qs_clamp clamp;
     const bool post = qs_act_to_clamp(act, &clamp);
     const qs_q8_gemm_op op = {
-        .kern = qs_q8_kernels_get(b->isa),
+        .kern = qs_q8_kernels_packed(b),
         .b = b,
         .bias = rq->bias,
         .scale = rq->scale,

@@ -67,7 +67,9 @@ typedef void (*qs_q8_dwconv_row_fn)(const qs_q8_dw_args *args, size_t oh, void *
 void qs_q8_dwconv_channel__ref(const qs_q8_dw_args *args, size_t oh, size_t ch, int32_t offset,
                                void *out_row);
 
-typedef void (*qs_q8_quantize_fn)(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+/* y = clamp(nearbyint(x / scale) + zero, 0, qmax), 0 <= zero <= qmax <= 255. */
+typedef void (*qs_q8_quantize_fn)(const float *x, size_t n, float scale, int32_t zero,
+                                  int32_t qmax, uint8_t *y);
 typedef void (*qs_q8_dequantize_fn)(const uint8_t *x, size_t n, float scale, int32_t zero,
                                     float *y);
 typedef void (*qs_f32_minmax_fn)(const float *x, size_t n, float *min, float *max);
@@ -109,6 +111,11 @@ typedef struct {
 /* The table for an ISA as asked (the caller makes sure the CPU has it). AVX-512 without VNNI uses
  * the AVX2 kernels. */
 const qs_q8_kernels *qs_q8_kernels_get(qs_isa isa);
+/* The table for activations known to be in 0..127: its GEMM may rely on it (AVX2: vpmaddubsw);
+ * ISAs without such a kernel return their qs_q8_kernels_get table. */
+const qs_q8_kernels *qs_q8_kernels_get_u7(qs_isa isa);
+/* The table weights were packed for (qs_q8_pack_b or qs_q8_pack_b_u7). */
+const qs_q8_kernels *qs_q8_kernels_packed(const qs_q8_packed_b *b);
 
 /* Bytes of one packed panel of k_padded rows in a table's layout. */
 size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded);
@@ -178,7 +185,8 @@ void qs_q8_gemm_f32_4x16c4__ref(size_t mr, size_t nc, size_t k, const uint8_t *a
                                 const int8_t *w, void *c, size_t ldc,
                                 const qs_q8_gemm_params *p);
 void qs_q8_dwconv__ref(const qs_q8_dw_args *args, size_t oh, void *out_row);
-void qs_q8_quantize__ref(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+void qs_q8_quantize__ref(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                         uint8_t *y);
 void qs_q8_dequantize__ref(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
 void qs_f32_minmax__ref(const float *x, size_t n, float *min, float *max);
 void qs_q8_add__ref(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb, float rb,
@@ -193,12 +201,20 @@ void qs_q8_gemm_u8_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a
 void qs_q8_gemm_f32_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p);
+/* Activations in 0..127 only (vpmaddubsw cannot saturate), default c4 packing. */
+void qs_q8_gemm_u8_4x64c4__avx2u7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                  const int8_t *w, void *c, size_t ldc,
+                                  const qs_q8_gemm_params *p);
+void qs_q8_gemm_f32_4x64c4__avx2u7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                   const int8_t *w, void *c, size_t ldc,
+                                   const qs_q8_gemm_params *p);
 size_t qs_q8_pack_bytes__avx2(size_t k_padded, size_t panels);
 void qs_q8_pack__avx2(const int8_t *w_nk, size_t k, size_t n, int8_t *dst);
 void qs_q8_dwconv__avx2(const qs_q8_dw_args *args, size_t oh, void *out_row);
 size_t qs_q8_dw_pack_bytes__avx2(size_t c, size_t taps);
 void qs_q8_dw_pack__avx2(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);
-void qs_q8_quantize__avx2(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+void qs_q8_quantize__avx2(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                          uint8_t *y);
 void qs_q8_dequantize__avx2(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
 void qs_f32_minmax__avx2(const float *x, size_t n, float *min, float *max);
 void qs_q8_add__avx2(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb, float rb,
@@ -217,7 +233,8 @@ void qs_q8_gemm_f32_8x32c4__avx512vnni(size_t mr, size_t nc, size_t k, const uin
 void qs_q8_dwconv__avx512vnni(const qs_q8_dw_args *args, size_t oh, void *out_row);
 size_t qs_q8_dw_pack_bytes__avx512vnni(size_t c, size_t taps);
 void qs_q8_dw_pack__avx512vnni(const int8_t *w_tc, size_t c, size_t taps, int8_t *dst);
-void qs_q8_quantize__avx512(const float *x, size_t n, float scale, int32_t zero, uint8_t *y);
+void qs_q8_quantize__avx512(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                            uint8_t *y);
 void qs_q8_dequantize__avx512(const uint8_t *x, size_t n, float scale, int32_t zero, float *y);
 void qs_f32_minmax__avx512(const float *x, size_t n, float *min, float *max);
 void qs_q8_add__avx512(const uint8_t *a, int32_t za, float ra, const uint8_t *b, int32_t zb,

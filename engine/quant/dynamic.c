@@ -19,6 +19,7 @@ typedef struct {
     qs_conv2d_geometry geo;
     qs_act act;
     bool per_tensor;
+    int32_t qmax;             /* activations quantized to 0..qmax (127: reduce_range) */
     /* prepared */
     bool prepared;
     size_t out_c, k_group;    /* GEMM K per group */
@@ -50,6 +51,7 @@ static qs_status dynq_init(const qs_graph *g, qs_node *n, qs_error *err) {
     p->conv = strcmp(n->op_type, "DynQConvNHWC") == 0;
     p->geo.group = 1;
     p->per_tensor = qs_node_attr_int(n, "per_tensor", 0) != 0;
+    p->qmax = qs_node_attr_int(n, "qmax", 255) <= 127 ? 127 : 255;
     qs_status st = qs_node_get_act_attrs(n, &p->act, err);
     if (st != QS_OK)
         return st;
@@ -120,7 +122,8 @@ static qs_status dynq_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
         memcpy(p->bias, b->data, oc * sizeof(float));
     size_t ng = oc / (size_t)p->geo.group;
     for (int64_t gi = 0; gi < p->geo.group; gi++) {
-        st = qs_q8_pack_b(qs_engine_isa(), q + (size_t)gi * ng * per, per, ng, &p->packed[gi]);
+        st = (p->qmax <= 127 ? qs_q8_pack_b_u7 : qs_q8_pack_b)(
+            qs_engine_isa(), q + (size_t)gi * ng * per, per, ng, &p->packed[gi]);
         if (st != QS_OK) {
             qs_node_error(err, st, n, "cannot pack weights");
             goto done;
@@ -208,10 +211,10 @@ static qs_status dynq_run(const qs_node *n, const qs_view *in, qs_view *out, qs_
     int32_t zero;
     if (count)
         qs_f32_minmax(in[0].data, count, &lo, &hi);
-    qs_quant_params_from_range(lo, hi, false, &scale, &zero);
+    qs_quant_params_from_range(lo, hi, false, p->qmax, &scale, &zero);
     uint8_t *xq = ctx->scratch;
     size_t off = (count + 63) & ~(size_t)63;
-    qs_q8_quantize(in[0].data, count, scale, zero, xq);
+    qs_q8_quantize_max(in[0].data, count, scale, zero, p->qmax, xq);
     uint8_t *rows = NULL;
     if (p->conv && !is_pointwise(p)) {
         rows = (uint8_t *)ctx->scratch + off;
@@ -303,7 +306,8 @@ qs_status qs_pass_dynamic(qs_graph *g, const qs_quant_options *o, qs_error *err)
             if (group > 1 && group == w->dims[0] && w->dims[1] == 1)
                 continue; /* depthwise stays float */
             if (qs_node_set_type(n, QS_QDOMAIN, "DynQConvNHWC") != QS_OK ||
-                qs_node_set_attr_int(n, "per_tensor", o && o->per_tensor_weights) != QS_OK)
+                qs_node_set_attr_int(n, "per_tensor", o && o->per_tensor_weights) != QS_OK ||
+                qs_node_set_attr_int(n, "qmax", qs_quant_act_qmax(o)) != QS_OK)
                 return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
             n->n_inputs = n->n_inputs > 3 ? 3 : n->n_inputs;
         } else if (qs_node_is(n, "Gemm") || qs_node_is(n, "MatMul")) {
@@ -328,7 +332,8 @@ qs_status qs_pass_dynamic(qs_graph *g, const qs_quant_options *o, qs_error *err)
             int32_t ins[3] = {n->inputs[0], wv, c}, outs[1] = {n->outputs[0]};
             if (qs_node_set_type(n, QS_QDOMAIN, "DynQGemm") != QS_OK ||
                 qs_node_set_io(n, c >= 0 ? 3 : 2, ins, 1, outs) != QS_OK ||
-                qs_node_set_attr_int(n, "per_tensor", o && o->per_tensor_weights) != QS_OK)
+                qs_node_set_attr_int(n, "per_tensor", o && o->per_tensor_weights) != QS_OK ||
+                qs_node_set_attr_int(n, "qmax", qs_quant_act_qmax(o)) != QS_OK)
                 return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
         } else {
             continue;

@@ -88,6 +88,10 @@ static bool find_q_tail(const qs_graph *g, int32_t v, q_tail *t) {
         t->qmin = isfinite(lo) && lo > 0.0f ? (int32_t)fminf(lo, 255.0f) : 0;
         t->qmax = isfinite(hi) && hi < 255.0f ? (int32_t)fmaxf(hi, 0.0f) : 255;
     }
+    /* Our static quantization's 7-bit activations: the Q's own bound (internal attribute). */
+    int64_t cap = qs_node_attr_int(q, "qmax", 255);
+    t->qmax = cap >= 0 && cap < t->qmax ? (int32_t)cap : t->qmax;
+    t->qmin = t->qmin < t->qmax ? t->qmin : t->qmax;
     return true;
 }
 
@@ -471,7 +475,8 @@ static qs_status lower_gemm(qs_graph *g, size_t ci, qs_error *err) {
     int32_t ins[9] = {ar.q, asv, azv, wq, ws, wz, ysv, yzv, bias};
     int32_t outs[1] = {out};
     if (qs_node_set_type(q, QS_QDOMAIN, "QGemm") != QS_OK ||
-        qs_node_set_io(q, 9, ins, 1, outs) != QS_OK)
+        qs_node_set_io(q, 9, ins, 1, outs) != QS_OK ||
+        (u8_out && set_clamp(q, t.qmin, t.qmax) != QS_OK))
         return oom(err);
     g->nodes[ci].dead = true;
     if (u8_out)
@@ -543,7 +548,7 @@ static qs_status lower_gap(qs_graph *g, size_t ci, qs_error *err) {
     int32_t ins[5] = {xr.q, v[0], v[1], v[2], v[3]};
     int32_t outs[1] = {t.out};
     if (qs_node_set_type(q, QS_QDOMAIN, "QLinearGlobalAveragePoolNHWC") != QS_OK ||
-        qs_node_set_io(q, 5, ins, 1, outs) != QS_OK)
+        qs_node_set_io(q, 5, ins, 1, outs) != QS_OK || set_clamp(q, t.qmin, t.qmax) != QS_OK)
         return oom(err);
     g->nodes[ci].dead = true;
     g->nodes[t.q_node].dead = true;

@@ -119,7 +119,7 @@ double qs_histogram_clipped(const qs_histogram *h, float lo, float hi) {
 static double mse_of_range(const qs_histogram *h, float lo, float hi) {
     float scale;
     int32_t zero;
-    qs_quant_params_from_range(lo, hi, false, &scale, &zero);
+    qs_quant_params_from_range(lo, hi, false, 255, &scale, &zero);
     double err = 0.0;
     for (int64_t i = 0; i < QS_CAL_BINS; i++) {
         if (!h->bins[i])

@@ -111,8 +111,14 @@ static qs_status qconv_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     memcpy(xv.dims, qs_node_input(g, n, QX)->dims, sizeof(xv.dims));
     qs_view_from_value(&wv, w);
     qs_conv2d_shape shape = conv_shape(p, &xv, &wv, NULL);
-    st = qs_q8_conv2d_create_offset(qs_engine_isa(), &shape, w->data, p->out.bias,
-                                    p->out.x_zero, p->out.w_offset, &p->conv);
+    /* Input proven 7-bit (a reduce_range recipe), weights without offsets: the kernels may use
+     * it. */
+    const bool u7 = !p->out.w_offset && qs_quant_u8_bound(g, n->inputs[QX]) <= 127 &&
+                    p->out.x_zero >= 0 && p->out.x_zero <= 127;
+    st = u7 ? qs_q8_conv2d_create_u7(qs_engine_isa(), &shape, w->data, p->out.bias,
+                                     p->out.x_zero, &p->conv)
+            : qs_q8_conv2d_create_offset(qs_engine_isa(), &shape, w->data, p->out.bias,
+                                         p->out.x_zero, p->out.w_offset, &p->conv);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;

@@ -10,6 +10,7 @@
 
 typedef struct {
     int64_t axis;
+    int64_t qmax; /* uint8 QuantizeLinear: clamp (an internal attribute of 7-bit recipes) */
 } qdq_params;
 
 static qs_status qdq_init(const qs_graph *g, qs_node *n, qs_error *err) {
@@ -19,7 +20,12 @@ static qs_status qdq_init(const qs_graph *g, qs_node *n, qs_error *err) {
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
     n->params = p;
     /* Opset 10 had no axis: scales were per-tensor only. */
-    return qs_attr_get_int(n, "axis", 1, &p->axis, err);
+    qs_status st = qs_attr_get_int(n, "axis", 1, &p->axis, err);
+    if (st == QS_OK)
+        st = qs_attr_get_int(n, "qmax", 255, &p->qmax, err);
+    if (st == QS_OK && (p->qmax < 0 || p->qmax > 255))
+        st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "qmax must be in 0..255");
+    return st;
 }
 
 /* Resolve per-axis geometry: outer x axis_len x inner; axis_len 1 for per-tensor. */
@@ -77,14 +83,14 @@ static qs_status quantize_run(const qs_node *n, const qs_view *in, qs_view *out,
         return QS_ERR_SHAPE;
     const float *scale = in[1].data;
     bool u8 = out[0].dtype == QS_DTYPE_UINT8;
-    int32_t lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+    int32_t lo = u8 ? 0 : -128, hi = u8 ? (int32_t)((const qdq_params *)n->params)->qmax : 127;
     for (size_t b = 0; b < outer; b++) {
         for (size_t c = 0; c < axis_len; c++) {
             int32_t zp = zero ? (int32_t)qs_view_get_int(zero, c) : 0;
             size_t base = (b * axis_len + c) * inner;
             if (u8 && in[0].dtype == QS_DTYPE_FLOAT32) {
-                qs_q8_quantize((const float *)in[0].data + base, inner, scale[c], zp,
-                               (uint8_t *)out[0].data + base);
+                qs_q8_quantize_max((const float *)in[0].data + base, inner, scale[c], zp, hi,
+                                   (uint8_t *)out[0].data + base);
                 continue;
             }
             for (size_t k = 0; k < inner; k++) {

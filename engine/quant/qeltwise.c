@@ -90,6 +90,12 @@ static qs_status qgap_run(const qs_node *n, const qs_view *in, qs_view *out, qs_
     const qs_view *x = &in[0];
     qs_q8_global_avgpool_nhwc(x->data, (size_t)x->dims[0], (size_t)(x->dims[1] * x->dims[2]),
                               (size_t)x->dims[3], p->sa, p->za, p->sy, p->zy, out[0].data);
+    /* qmin/qmax (7-bit recipes set qmax 127): one byte per channel, clamped here. */
+    if (p->qmin > 0 || p->qmax < 255) {
+        uint8_t *y = out[0].data;
+        for (size_t i = 0, count = qs_view_numel(&out[0]); i < count; i++)
+            y[i] = (uint8_t)(y[i] < p->qmin ? p->qmin : y[i] > p->qmax ? p->qmax : y[i]);
+    }
     return QS_OK;
 }
 

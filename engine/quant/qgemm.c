@@ -61,7 +61,10 @@ static qs_status qgemm_prepare(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_status st = qs_qlinear_output_prepare(g, n, nn, p->qmin, p->qmax, &p->out, err);
     if (st != QS_OK)
         return st;
-    st = qs_q8_pack_b_offset(qs_engine_isa(), b->data, k, nn, p->out.w_offset, &p->b);
+    /* A proven 7-bit (a reduce_range recipe), weights without offsets: the kernels may use it. */
+    const bool u7 = !p->out.w_offset && qs_quant_u8_bound(g, n->inputs[GA]) <= 127;
+    st = u7 ? qs_q8_pack_b_u7(qs_engine_isa(), b->data, k, nn, &p->b)
+            : qs_q8_pack_b_offset(qs_engine_isa(), b->data, k, nn, p->out.w_offset, &p->b);
     if (st != QS_OK)
         return qs_node_error(err, st, n, "cannot pack weights");
     p->prepared = true;

@@ -4,19 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rewrite.h"
 #include "ops/op_util.h"
 #include "quant/quant.h"
 
-void qs_quant_params_from_range(float lo, float hi, bool symmetric, float *scale, int32_t *zero) {
+void qs_quant_params_from_range(float lo, float hi, bool symmetric, int32_t qmax, float *scale,
+                                int32_t *zero) {
     lo = lo < 0.0f ? lo : 0.0f; /* zero must be exactly representable (padding, ReLU) */
     hi = hi > 0.0f ? hi : 0.0f;
+    qmax = qmax < 1 ? 1 : qmax > 255 ? 255 : qmax;
+    const float top = (float)qmax;
     if (symmetric) {
+        /* zero in the middle, [-m, m] on [zero - half, zero + half] */
+        const int32_t mid = (qmax + 1) / 2;
         float m = fmaxf(-lo, hi);
-        *scale = m > 0.0f ? m / 127.0f : 1.0f;
-        *zero = 128;
+        *scale = m > 0.0f ? m / (float)(qmax - mid) : 1.0f;
+        *zero = mid;
         return;
     }
-    float s = (hi - lo) / 255.0f;
+    float s = (hi - lo) / top;
     if (!(s > 0.0f) || !isfinite(s)) {
         *scale = 1.0f;
         *zero = 0;
@@ -24,7 +30,54 @@ void qs_quant_params_from_range(float lo, float hi, bool symmetric, float *scale
     }
     float z = nearbyintf(-lo / s);
     *scale = s;
-    *zero = (int32_t)(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
+    *zero = (int32_t)(z < 0.0f ? 0.0f : z > top ? top : z);
+}
+
+int32_t qs_quant_act_qmax(const qs_quant_options *o) {
+    return !o || o->reduce_range >= 0 ? 127 : 255;
+}
+
+/* Ops whose uint8 output holds only values of their first input. */
+static bool moves_values(const qs_node *n) {
+    static const char *const onnx[] = {"MaxPool", "Transpose", "Reshape", "Flatten",
+                                       "Squeeze", "Unsqueeze", "Identity"};
+    for (size_t i = 0; i < sizeof onnx / sizeof onnx[0]; i++)
+        if (qs_node_is(n, onnx[i]))
+            return true;
+    return !n->dead && n->domain && strcmp(n->domain, QS_QDOMAIN) == 0 &&
+           strcmp(n->op_type, "MaxPoolNHWC") == 0;
+}
+
+bool qs_quant_op_clamps_u8(const qs_node *n) {
+    static const char *const ops[] = {"QLinearConvNHWC", "QLinearAdd", "QGemm",
+                                      "QLinearGlobalAveragePoolNHWC"};
+    if (n->dead || !n->domain || strcmp(n->domain, QS_QDOMAIN) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(n->op_type, ops[i]) == 0)
+            return true;
+    return false;
+}
+
+int32_t qs_quant_u8_bound(const qs_graph *g, int32_t v) {
+    /* A chain of value-moving ops is short; the limit only guards against malformed graphs. */
+    for (int hops = 0; hops < 64 && v >= 0 && (size_t)v < g->n_values; hops++) {
+        const qs_value *val = g->values[v];
+        if (val->dtype != QS_DTYPE_UINT8 || val->producer < 0)
+            return 255;
+        const qs_node *n = &g->nodes[val->producer];
+        if (n->n_outputs != 1)
+            return 255;
+        /* QuantizeLinear: our own attribute, set by qs_pass_clamp_activations. */
+        if (qs_quant_op_clamps_u8(n) || qs_node_is(n, "QuantizeLinear")) {
+            int64_t q = qs_node_attr_int(n, "qmax", 255);
+            return q < 0 ? 0 : q > 255 ? 255 : (int32_t)q;
+        }
+        if (!moves_values(n) || n->n_inputs < 1)
+            return 255;
+        v = n->inputs[0];
+    }
+    return 255;
 }
 
 void qs_quantize_weights(const float *w, size_t channels, size_t per_channel, bool per_tensor,

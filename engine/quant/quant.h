@@ -13,9 +13,17 @@
 /* Int8 operators (domain "quantserve") and ONNX's QuantizeLinear/DequantizeLinear family. */
 const qs_op *qs_quant_op_find(const char *domain, const char *type);
 
-/* uint8 affine parameters for a real range [lo, hi] (widened to include 0). symmetric puts the
- * zero point at 128 (int8 zero). */
-void qs_quant_params_from_range(float lo, float hi, bool symmetric, float *scale, int32_t *zero);
+/* uint8 affine parameters for a real range [lo, hi] (widened to include 0) on the grid 0..qmax
+ * (255, or 127 for 7-bit activations). symmetric puts the zero point at the middle ((qmax + 1) /
+ * 2: 128, the int8 zero, for 8 bits). */
+void qs_quant_params_from_range(float lo, float hi, bool symmetric, int32_t qmax, float *scale,
+                                int32_t *zero);
+/* The largest quantized activation of a recipe: 127 with reduce_range (the default), else 255. */
+int32_t qs_quant_act_qmax(const qs_quant_options *o);
+/* Upper bound of the uint8 values v holds at run time, proven from the graph: the fused clamp
+ * (qmax) of the int8 operator that makes it, followed back through ops that only move or select
+ * values; 255 when nothing smaller is known. Used at prepare time to pick 7-bit kernels. */
+int32_t qs_quant_u8_bound(const qs_graph *g, int32_t v);
 
 /* Symmetric int8 weights: per output channel (axis 0) unless per_tensor; scales get
  * max|w| / 127 (1 for an all-zero channel). w has `channels` rows of `per_channel` values. */
@@ -94,9 +102,14 @@ const qs_quant_options *qs_calibrator_options(const qs_calibrator *cal);
 
 /* Passes. */
 /* Static quantization: Q/DQ pairs on the activations of quantizable ops (ranges from the
- * calibrator) and int8 weights, in the form the QDQ lowering takes. */
+ * calibrator) and int8 weights, in the form the QDQ lowering takes. With reduce_range, the
+ * activations a GEMM reads (non-depthwise Conv, Gemm, MatMul) get 0..127 parameters and their
+ * QuantizeLinear an internal qmax attribute of 127, which the lowering turns into the clamp of
+ * the int8 op that makes them; the others (e.g. depthwise inputs) keep 8 bits. */
 qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_quant_options *o,
                              qs_error *err);
+/* An int8 operator whose uint8 output is clamped to its qmin/qmax attributes. */
+bool qs_quant_op_clamps_u8(const qs_node *n);
 /* int8 activations (QuantizeLinear with an int8 zero point) become uint8 with zero point + 128:
  * the same grid, the representation our kernels use. */
 qs_status qs_pass_activations_to_u8(qs_graph *g, qs_error *err);

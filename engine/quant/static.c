@@ -18,6 +18,7 @@ typedef struct {
     /* per value: chosen parameters and the DQ output that stands for it (-1: none yet) */
     size_t cap;
     bool *has;
+    bool *seven;   /* parameters on 0..127 (reduce_range, read by a GEMM) */
     float *scale;
     int32_t *zero;
     int32_t *dq;
@@ -31,6 +32,10 @@ static qs_status grow(insert_ctx *c) {
     if (!has)
         return QS_ERR_NO_MEMORY;
     c->has = has;
+    bool *seven = realloc(c->seven, cap * sizeof(bool));
+    if (!seven)
+        return QS_ERR_NO_MEMORY;
+    c->seven = seven;
     float *scale = realloc(c->scale, cap * sizeof(float));
     if (!scale)
         return QS_ERR_NO_MEMORY;
@@ -45,6 +50,7 @@ static qs_status grow(insert_ctx *c) {
     c->dq = dq;
     for (size_t i = c->cap; i < cap; i++) {
         c->has[i] = false;
+        c->seven[i] = false;
         c->dq[i] = -1;
     }
     c->cap = cap;
@@ -146,6 +152,7 @@ static int32_t qdq_pair(insert_ctx *c, int32_t v, qs_error *err) {
     }
     *(float *)g->values[s]->data = c->scale[v];
     *(uint8_t *)g->values[z]->data = (uint8_t)c->zero[v];
+    const bool seven = c->seven[v];
     g->values[qv]->dtype = QS_DTYPE_UINT8;
     g->values[dv]->dtype = QS_DTYPE_FLOAT32;
     int32_t qi = qs_graph_add_node(g, "QuantizeLinear", qn);
@@ -157,12 +164,36 @@ static int32_t qdq_pair(insert_ctx *c, int32_t v, qs_error *err) {
     int32_t qin[3] = {v, s, z}, qout[1] = {qv}, din[3] = {qv, s, z}, dout[1] = {dv};
     if (qs_node_set_io(&g->nodes[qi], 3, qin, 1, qout) != QS_OK ||
         qs_node_set_io(&g->nodes[di], 3, din, 1, dout) != QS_OK ||
+        (seven && qs_node_set_attr_int(&g->nodes[qi], "qmax", 127) != QS_OK) ||
         qs_node_bind(g, &g->nodes[qi], err) != QS_OK || qs_node_bind(g, &g->nodes[di], err) != QS_OK) {
         qs_error_set(err, QS_ERR_NO_MEMORY, "static quantization", "out of memory");
         return -1;
     }
     c->dq[v] = dv;
     return dv;
+}
+
+/* Whether a GEMM (a Conv other than depthwise, Gemm, MatMul) quantized here reads v, directly or
+ * through ops that keep its parameters: those inputs are the ones 7-bit activations speed up. */
+static bool read_by_gemm(const insert_ctx *c, int32_t v, int depth) {
+    const qs_graph *g = c->g;
+    if (depth > 16)
+        return true; /* long pass-through chains: assume so (7 bits are always correct) */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qs_node *n = &g->nodes[i];
+        if (n->dead || n->n_inputs < 1 || n->inputs[0] != v)
+            continue;
+        q_role role = role_of(c, n);
+        if (role == Q_PASSTHROUGH && read_by_gemm(c, n->outputs[0], depth + 1))
+            return true;
+        if (role != Q_COMPUTE || qs_node_is(n, "Add") || qs_node_is(n, "GlobalAveragePool"))
+            continue;
+        const qs_value *w = g->values[n->inputs[1]];
+        const int64_t group = qs_node_attr_int(n, "group", 1);
+        if (!qs_node_is(n, "Conv") || !(group > 1 && w->dims[0] == group && w->dims[1] == 1))
+            return true;
+    }
+    return false;
 }
 
 /* Calibrated parameters for v; false if the calibrator never saw it. */
@@ -172,8 +203,9 @@ static bool choose_params(insert_ctx *c, int32_t v) {
         return true;
     if (!qs_calibrator_range(c->cal, c->g->values[v]->name, &lo, &hi))
         return false;
-    qs_quant_params_from_range(lo, hi, c->o->symmetric_activations != 0, &c->scale[v],
-                               &c->zero[v]);
+    c->seven[v] = qs_quant_act_qmax(c->o) <= 127 && read_by_gemm(c, v, 0);
+    qs_quant_params_from_range(lo, hi, c->o->symmetric_activations != 0, c->seven[v] ? 127 : 255,
+                               &c->scale[v], &c->zero[v]);
     c->has[v] = true;
     return true;
 }
@@ -279,7 +311,7 @@ static void reroute(insert_ctx *c, int32_t v, int32_t dq) {
 qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_quant_options *o,
                              qs_error *err) {
     qs_status st = QS_OK;
-    insert_ctx c = {g, cal, o, 0, NULL, NULL, NULL, NULL};
+    insert_ctx c = {g, cal, o, 0, NULL, NULL, NULL, NULL, NULL};
     if (grow(&c) != QS_OK)
         return qs_error_set(err, QS_ERR_NO_MEMORY, "static quantization", "out of memory");
     qs_graph_link(g);
@@ -324,6 +356,7 @@ qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_qua
         if (role == Q_PASSTHROUGH) {
             /* The output keeps the input's parameters so the op runs on uint8 directly. */
             c.has[t] = true;
+            c.seven[t] = c.seven[x0];
             c.scale[t] = c.scale[x0];
             c.zero[t] = c.zero[x0];
         } else if (!choose_params(&c, t)) {
@@ -340,6 +373,7 @@ qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_qua
     st = qs_graph_sort(g, err);
 done:
     free(c.has);
+    free(c.seven);
     free(c.scale);
     free(c.zero);
     free(c.dq);

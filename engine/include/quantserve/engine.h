@@ -110,6 +110,11 @@ typedef struct {
     int32_t per_tensor_weights;       /* 0: per output channel (default); 1: one scale per tensor */
     int32_t symmetric_activations;    /* 0: asymmetric (default); 1: zero point at the middle */
     int32_t signed_activations;       /* 0: uint8 (default); 1: int8 (same grid, stored shifted) */
+    int32_t reduce_range;             /* static, dynamic: activations on 7 bits (0..127), so that
+                                       * CPUs without VNNI run an exact fast kernel (AVX2
+                                       * vpmaddubsw); on every CPU alike, results do not depend
+                                       * on it. 0: default (on, as PyTorch's x86 qconfig); 1: on;
+                                       * -1: off (8 bits). QDQ models keep their given ranges. */
     const char *const *keep_fp32;     /* node names or op types left in float */
     size_t keep_fp32_count;
 } qs_quant_options;

@@ -22,9 +22,10 @@ static inline __m256i qs_round_clamp(__m256 v, __m256 lo, __m256 hi, __m256i zer
     return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero);
 }
 
-void qs_q8_quantize__avx2(const float *x, size_t n, float scale, int32_t zero, uint8_t *y) {
+void qs_q8_quantize__avx2(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                          uint8_t *y) {
     const __m256 s = _mm256_set1_ps(scale);
-    const __m256 lo = _mm256_set1_ps((float)-zero), hi = _mm256_set1_ps((float)(255 - zero));
+    const __m256 lo = _mm256_set1_ps((float)-zero), hi = _mm256_set1_ps((float)(qmax - zero));
     const __m256i z = _mm256_set1_epi32(zero);
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -34,7 +35,7 @@ void qs_q8_quantize__avx2(const float *x, size_t n, float scale, int32_t zero, u
         const __m256i r3 = qs_round_clamp(_mm256_div_ps(_mm256_loadu_ps(x + i + 24), s), lo, hi, z);
         _mm256_storeu_si256((__m256i *)(void *)(y + i), qs_pack4(r0, r1, r2, r3));
     }
-    qs_q8_quantize__ref(x + i, n - i, scale, zero, y + i);
+    qs_q8_quantize__ref(x + i, n - i, scale, zero, qmax, y + i);
 }
 
 void qs_q8_dequantize__avx2(const uint8_t *x, size_t n, float scale, int32_t zero, float *y) {

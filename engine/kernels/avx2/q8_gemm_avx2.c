@@ -6,7 +6,10 @@
  * Measured on Zen 3 (no VNNI), loops hot in L1, one thread: this 4x16 k-pair loop 64-66 GMAC/s,
  * the fp32 6x16 FMA loop 45-49, a saturating vpmaddubsw 4x16c4 loop 97-99. Tiles of 5x16, 6x16,
  * 4x24 and a 3x8 tile over eight k (vbroadcasti128 rows, vphaddd at the end) ran slower: with
- * 12 or more accumulators the compiler spills. */
+ * 12 or more accumulators the compiler spills.
+ * Activations known to be 7-bit (0..127, static/dynamic quantization with reduce_range) take the
+ * 4x64c4 kernel at the end instead: vpmaddubsw on the default c4 packing, then vpmaddwd by ones.
+ * |a0*w0 + a1*w1| <= 127 * 128 * 2 = 32512 never saturates int16, so it is exact as well. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -172,16 +175,21 @@ qs_epilogue(const qs_acc *r, size_t mr, size_t nc, void *c, size_t ldc,
     }
 }
 
-/* Rows past mr alias the previous row (same loads; stores go over the real row). */
+/* Row pointers of A; rows past mr alias the previous row (same loads; stores go over the real
+ * row). */
+static inline void qs_rows(const uint8_t *a, size_t lda, size_t mr, const uint8_t *ap[QS_MR]) {
+    ap[0] = a;
+    for (size_t i = 1; i < QS_MR; i++)
+        ap[i] = mr > i ? ap[i - 1] + lda : ap[i - 1];
+}
+
 static inline __attribute__((always_inline)) void
 qs_gemm(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8_t *w, void *c,
         size_t ldc, const qs_q8_gemm_params *p, bool f32_out) {
     int16_t buf[QS_MR][QS_KC + 16];
     const int16_t *aw[QS_MR] = {buf[0], buf[1], buf[2], buf[3]};
     const uint8_t *ap[QS_MR];
-    ap[0] = a;
-    for (size_t i = 1; i < QS_MR; i++)
-        ap[i] = mr > i ? ap[i - 1] + lda : ap[i - 1];
+    qs_rows(a, lda, mr, ap);
     const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
     const size_t panel = k_padded * QS_Q8_NR;
     const int16_t *w16 = (const int16_t *)(const void *)w;
@@ -217,4 +225,86 @@ void qs_q8_gemm_f32_4x64c2__avx2(size_t mr, size_t nc, size_t k, const uint8_t *
                                  const int8_t *w, void *c, size_t ldc,
                                  const qs_q8_gemm_params *p) {
     qs_gemm(mr, nc, k, a, lda, w, c, ldc, p, true);
+}
+
+/* ---- 7-bit activations: u8 (<= 127) x s8 through vpmaddubsw, default c4 packing ---- */
+
+static inline __m256i qs_quad(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+#define QS_STEP7(x, r0, r1)                                                                \
+    do {                                                                                   \
+        r0 = _mm256_add_epi32(r0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones));   \
+        r1 = _mm256_add_epi32(r1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones));   \
+    } while (0)
+
+/* acc += rows ap[] x one c4 panel over k (the last partial group of four read through a copy,
+ * so no byte past k is read). */
+static inline __attribute__((always_inline)) void
+qs_accumulate7(qs_acc *r, const uint8_t *const ap[QS_MR], size_t k, const int8_t *wp) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i c00 = r->c00, c01 = r->c01, c10 = r->c10, c11 = r->c11;
+    __m256i c20 = r->c20, c21 = r->c21, c30 = r->c30, c31 = r->c31;
+    const uint8_t *a0 = ap[0], *a1 = ap[1], *a2 = ap[2], *a3 = ap[3];
+    size_t kk = 0;
+    for (; kk + QS_Q8_KGROUP <= k; kk += QS_Q8_KGROUP) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)wp);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + 32));
+        wp += QS_Q8_NR * QS_Q8_KGROUP;
+        const __m256i x0 = qs_quad(a0 + kk);
+        QS_STEP7(x0, c00, c01);
+        const __m256i x1 = qs_quad(a1 + kk);
+        QS_STEP7(x1, c10, c11);
+        const __m256i x2 = qs_quad(a2 + kk);
+        QS_STEP7(x2, c20, c21);
+        const __m256i x3 = qs_quad(a3 + kk);
+        QS_STEP7(x3, c30, c31);
+    }
+    if (kk < k) {
+        uint8_t t[QS_MR][QS_Q8_KGROUP] = {{0}};
+        for (size_t i = 0; i < QS_MR; i++)
+            memcpy(t[i], ap[i] + kk, k - kk);
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)wp);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wp + 32));
+        const __m256i x0 = qs_quad(t[0]);
+        QS_STEP7(x0, c00, c01);
+        const __m256i x1 = qs_quad(t[1]);
+        QS_STEP7(x1, c10, c11);
+        const __m256i x2 = qs_quad(t[2]);
+        QS_STEP7(x2, c20, c21);
+        const __m256i x3 = qs_quad(t[3]);
+        QS_STEP7(x3, c30, c31);
+    }
+    *r = (qs_acc){c00, c01, c10, c11, c20, c21, c30, c31};
+}
+
+static inline __attribute__((always_inline)) void
+qs_gemm7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8_t *w, void *c,
+         size_t ldc, const qs_q8_gemm_params *p, bool f32_out) {
+    const uint8_t *ap[QS_MR];
+    qs_rows(a, lda, mr, ap);
+    const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
+    const size_t panel = k_padded * QS_Q8_NR;
+    for (size_t col = 0; col < nc; col += QS_Q8_NR) {
+        qs_acc r;
+        r.c00 = r.c01 = r.c10 = r.c11 = r.c20 = r.c21 = r.c30 = r.c31 = _mm256_setzero_si256();
+        qs_accumulate7(&r, ap, k, w + (col / QS_Q8_NR) * panel);
+        const size_t ncp = nc - col < QS_Q8_NR ? nc - col : QS_Q8_NR;
+        qs_epilogue(&r, mr, ncp, c, ldc, p, col, f32_out);
+    }
+}
+
+void qs_q8_gemm_u8_4x64c4__avx2u7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                  const int8_t *w, void *c, size_t ldc,
+                                  const qs_q8_gemm_params *p) {
+    qs_gemm7(mr, nc, k, a, lda, w, c, ldc, p, false);
+}
+
+void qs_q8_gemm_f32_4x64c4__avx2u7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+                                   const int8_t *w, void *c, size_t ldc,
+                                   const qs_q8_gemm_params *p) {
+    qs_gemm7(mr, nc, k, a, lda, w, c, ldc, p, true);
 }

@@ -17,9 +17,10 @@ static inline __m512i qs_u8x16(const uint8_t *p, __mmask16 k) {
     return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8(k, p)));
 }
 
-void qs_q8_quantize__avx512(const float *x, size_t n, float scale, int32_t zero, uint8_t *y) {
+void qs_q8_quantize__avx512(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                            uint8_t *y) {
     const __m512 s = _mm512_set1_ps(scale);
-    const __m512 lo = _mm512_set1_ps((float)-zero), hi = _mm512_set1_ps((float)(255 - zero));
+    const __m512 lo = _mm512_set1_ps((float)-zero), hi = _mm512_set1_ps((float)(qmax - zero));
     const __m512i z = _mm512_set1_epi32(zero);
     for (size_t i = 0; i < n; i += 16) {
         const __mmask16 k = qs_mask16(n - i);

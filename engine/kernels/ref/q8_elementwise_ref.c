@@ -3,9 +3,10 @@
 
 #include "kernels/q8_ukernels.h"
 
-void qs_q8_quantize__ref(const float *x, size_t n, float scale, int32_t zero, uint8_t *y) {
+void qs_q8_quantize__ref(const float *x, size_t n, float scale, int32_t zero, int32_t qmax,
+                         uint8_t *y) {
     /* Clamp before rounding (equal for finite values, see qs_q8_gemm_params); NaN gives 0. */
-    const float lo = (float)-zero, hi = (float)(255 - zero);
+    const float lo = (float)-zero, hi = (float)(qmax - zero);
     for (size_t i = 0; i < n; i++) {
         float v = x[i] / scale;
         v = v > lo ? v : lo;
