@@ -462,9 +462,9 @@ static json_t *report_of(const qs_variant *v)
         note = "dynamic quantization picks activation ranges per run: there are no fixed "
                "per-layer scales to compare, only the model-level agreement";
     else if (v->cfg->mode == QS_MODE_QDQ)
-        note = "layers are matched by value name with the fp32 reference; a QDQ file whose "
-               "activations are named differently from the fp32 file shows only the names "
-               "they share";
+        note = "a QDQ file is compared with the same file run in float (weights dequantized, "
+               "the activations' quantize/dequantize pairs dropped): the rows show what int8 "
+               "execution costs each layer";
     if (note)
         json_object_set_new(j, "note", json_string(note));
     return j;

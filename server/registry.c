@@ -549,11 +549,19 @@ cleanup:
 }
 
 /* The model's fp32 variant the report compares with: the first variant in mode fp32. */
-static qs_variant *reference_variant(qs_model_entry *m)
+/* The float model an int8 variant is compared with. A QDQ file is compared with the same file
+ * run in float (weights dequantized, the activations' quantize/dequantize pairs dropped): its
+ * values keep their names, so every layer gets a row, and the report isolates what the int8
+ * execution costs. Other variants: the model's first fp32 variant. NULL: none is configured (the
+ * caller loads reference_onnx() in float). */
+static qs_variant *reference_variant(qs_model_entry *m, const qs_variant *v)
 {
-    for (size_t j = 0; j < m->variant_count; j++)
-        if (m->variants[j].cfg->mode == QS_MODE_FP32)
+    for (size_t j = 0; j < m->variant_count; j++) {
+        const qs_variant_config *c = m->variants[j].cfg;
+        if (c->mode == QS_MODE_FP32 &&
+            (v->cfg->mode != QS_MODE_QDQ || strcmp(c->onnx, v->cfg->onnx) == 0))
             return &m->variants[j];
+    }
     return NULL;
 }
 
@@ -653,13 +661,13 @@ static void make_report(qs_registry *r, qs_variant *v)
         return;
     }
     set_state(v, QS_LOAD_REPORTING);
-    qs_variant *ref = reference_variant(m);
+    qs_variant *ref = reference_variant(m, v);
     const qs_model *fp32 = NULL;
     qs_model *own = NULL;
     qs_calibration_set set = {0};
     char label[200], path[4096], msg[512];
     uint64_t key = 0;
-    rep->reference_onnx = ref ? ref->cfg->onnx : m->cfg->onnx;
+    rep->reference_onnx = ref ? ref->cfg->onnx : c->mode == QS_MODE_QDQ ? c->onnx : m->cfg->onnx;
     if (ref)
         snprintf(rep->reference, sizeof rep->reference, "%s", ref->cfg->name);
     if (!qs_calibration_set_load(rep->images, c->report.count, &set, rep->reason,

@@ -1253,6 +1253,50 @@ static void int8_scores(double *scores)
     qst_http_response_free(&r);
 }
 
+/* A QDQ file's report compares it with the same file run in float, so every quantized layer has
+ * a row (real MobileNetV2 QDQ from ../shared/data; skipped without it). */
+START_TEST(test_quantization_qdq)
+{
+    const char *shared = getenv("QS_SHARED_DATA");
+    char onnx[700], extra[2048];
+    snprintf(onnx, sizeof onnx, "%s/models/mobilenet_v2/mobilenet_v2_int8_qdq.onnx",
+             shared ? shared : "");
+    if (!shared || access(onnx, R_OK) != 0) {
+        fprintf(stderr, "test_quantization_qdq: no %s; skipped\n", onnx);
+        return;
+    }
+    snprintf(extra, sizeof extra,
+             ", {\"name\": \"mv2\", \"onnx\": \"%s\","
+             "  \"preprocess\": {\"color\": \"rgb\", \"resize\": {\"width\": 224, \"height\": 224},"
+             "   \"scale\": 0.00392156862745098, \"mean\": [0.485, 0.456, 0.406],"
+             "   \"std\": [0.229, 0.224, 0.225]},"
+             "  \"variants\": [{\"name\": \"int8\", \"mode\": \"qdq\","
+             "   \"report\": {\"images\": \"calib\", \"count\": 2}}]}",
+             onnx);
+    start_server(1, 4, 30000, extra);
+    json_t *j = get_json("/models/mv2/quantization", 200);
+    json_t *v = json_array_get(json_object_get(j, "variants"), 0);
+    ck_assert_str_eq(str_at(v, "state"), "ready");
+    json_t *report = json_object_get(v, "report");
+    ck_assert_msg(strcmp(str_at(report, "status"), "ready") == 0, "report: %s",
+                  str_at(report, "reason"));
+    /* No fp32 variant configured: the reference is the QDQ file itself, run in float. */
+    json_t *ref = json_object_get(report, "reference");
+    ck_assert(json_is_null(json_object_get(ref, "variant")));
+    ck_assert_str_eq(str_at(ref, "onnx"), onnx);
+    json_t *layers = json_object_get(report, "layers");
+    ck_assert_uint_gt(json_array_size(layers), 40); /* 52 convs, 10 adds, the classifier */
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        json_t *l = json_array_get(layers, i);
+        ck_assert_str_eq(str_at(l, "observer"), "from the QDQ file");
+        double sqnr = json_number_value(json_object_get(l, "sqnr_db"));
+        ck_assert_msg(sqnr > 5.0 && sqnr < 100.0, "%s: SQNR %g dB", str_at(l, "name"), sqnr);
+    }
+    json_decref(j);
+    stop_server();
+}
+END_TEST
+
 START_TEST(test_calibration_cache)
 {
     char dir[600], cmd[700], first[1024], line[64], report[1024], report2[1024];
@@ -1943,6 +1987,7 @@ static Suite *server_suite(void)
     tcase_add_test(to, test_failed_model);
     tcase_add_test(to, test_bad_calibration);
     tcase_add_test(to, test_calibration_cache);
+    tcase_add_test(to, test_quantization_qdq);
     tcase_add_test(to, test_calibration_progress);
     tcase_add_test(to, test_request_timeout);
     tcase_add_test(to, test_binary_flags);
