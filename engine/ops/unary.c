@@ -11,8 +11,8 @@ typedef void (*qs_unary_f32_fn)(const float *x, float *y, size_t n, const qs_una
 
 struct qs_unary_params {
     float alpha, beta, gamma;
-    qs_unary_f32_fn f32; /* the float loop, looked up once at init */
-    qs_act act;          /* activations: run by the kernels' vector loop instead of f32 */
+    qs_unary_f32_fn f32; /* the float loop, looked up once at init; NULL for activations */
+    qs_act act;          /* activations: run by the kernels' vector loop */
 };
 
 /* Float loops: one per operator so each inner loop is a plain, vectorizable map. */
@@ -29,11 +29,6 @@ struct qs_unary_params {
 static float qs_softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
 static float qs_sign(float v) { return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : v); }
 
-QS_UNARY_F32(qs_relu_f32, v > 0.0f ? v : 0.0f)
-QS_UNARY_F32(qs_leaky_relu_f32, v < 0.0f ? alpha * v : v)
-QS_UNARY_F32(qs_sigmoid_f32, 1.0f / (1.0f + expf(-v)))
-QS_UNARY_F32(qs_hard_sigmoid_f32, fmaxf(0.0f, fminf(1.0f, alpha * v + beta)))
-QS_UNARY_F32(qs_hard_swish_f32, v * fmaxf(0.0f, fminf(1.0f, v * (1.0f / 6.0f) + 0.5f)))
 QS_UNARY_F32(qs_tanh_f32, tanhf(v))
 QS_UNARY_F32(qs_exp_f32, expf(v))
 QS_UNARY_F32(qs_log_f32, logf(v))
@@ -84,15 +79,15 @@ typedef struct {
     qs_unary_f32_fn f32;
     qs_unary_ints ints;      /* which integer types it accepts */
     float alpha, beta, gamma; /* attribute defaults */
-    qs_act_kind act;         /* the kernels' activation computing the same, or QS_ACT_NONE */
+    qs_act_kind act;         /* activations: the kernels' kind (f32 is NULL), else QS_ACT_NONE */
 } qs_unary_desc;
 
 static const qs_unary_desc qs_unary_table[] = {
-    {"Relu", qs_relu_f32, QS_INT_SIGNED, 0, 0, 0, QS_ACT_RELU},
-    {"LeakyRelu", qs_leaky_relu_f32, QS_INT_NONE, 0.01f, 0, 0, QS_ACT_LEAKY_RELU},
-    {"Sigmoid", qs_sigmoid_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_SIGMOID},
-    {"HardSigmoid", qs_hard_sigmoid_f32, QS_INT_NONE, 0.2f, 0.5f, 0, QS_ACT_HARDSIGMOID},
-    {"HardSwish", qs_hard_swish_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_HARDSWISH},
+    {"Relu", NULL, QS_INT_SIGNED, 0, 0, 0, QS_ACT_RELU},
+    {"LeakyRelu", NULL, QS_INT_NONE, 0.01f, 0, 0, QS_ACT_LEAKY_RELU},
+    {"Sigmoid", NULL, QS_INT_NONE, 0, 0, 0, QS_ACT_SIGMOID},
+    {"HardSigmoid", NULL, QS_INT_NONE, 0.2f, 0.5f, 0, QS_ACT_HARDSIGMOID},
+    {"HardSwish", NULL, QS_INT_NONE, 0, 0, 0, QS_ACT_HARDSWISH},
     {"Tanh", qs_tanh_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
     {"Exp", qs_exp_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
     {"Log", qs_log_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
@@ -180,6 +175,7 @@ static qs_status qs_unary_infer(const qs_node *n, const qs_view *in, qs_view *ou
 }
 
 typedef struct {
+    const qs_act *act;
     qs_unary_f32_fn f32;
     qs_unary_any_fn any;
     const qs_unary_params *p;
@@ -192,11 +188,11 @@ static void qs_unary_chunk(void *ctx, size_t begin, size_t end) {
     const qs_unary_job *job = ctx;
     const char *x = job->x + begin * job->esize;
     char *y = job->y + begin * job->esize;
-    if (job->f32 && job->p->act.kind != QS_ACT_NONE) {
+    if (job->act) {
         /* Vectorized, and free of the subnormal slow paths a scalar expf hits. */
         if (y != x)
             memcpy(y, x, (end - begin) * sizeof(float));
-        qs_act_apply_f32(&job->p->act, (float *)(void *)y, end - begin);
+        qs_act_apply_f32(job->act, (float *)(void *)y, end - begin);
     } else if (job->f32)
         job->f32((const float *)(const void *)x, (float *)(void *)y, end - begin, job->p);
     else
@@ -212,6 +208,7 @@ static qs_status qs_unary_run(const qs_node *n, const qs_view *in, qs_view *out,
     job.esize = qs_dtype_size(in[0].dtype);
     if (in[0].dtype == QS_DTYPE_FLOAT32) {
         job.f32 = job.p->f32;
+        job.act = job.p->act.kind != QS_ACT_NONE ? &job.p->act : NULL;
     } else {
         job.any = qs_unary_int_fn(n->op_type, in[0].dtype);
     }
