@@ -8,6 +8,7 @@
 
 /* Rows of A per block: MC x K bytes of A stay in L2 while the weight panels of a task go by. */
 #define QS_Q8_A_BLOCK_BYTES (96u * 1024u)
+#define QS_Q8_C_BLOCK_BYTES (64u * 1024u)
 
 size_t qs_q8_panel_bytes(const qs_q8_kernels *kern, size_t k_padded) {
     return kern->pack ? kern->pack_bytes(k_padded, 1) : k_padded * QS_Q8_NR;
@@ -132,6 +133,10 @@ void qs_q8_gemm_block(const qs_q8_gemm_op *op, size_t m, const uint8_t *a, size_
     const qs_q8_gemm_ukernel_fn fn = op->f32_out ? kern->gemm_f32 : kern->gemm_u8;
     const size_t esize = op->f32_out ? sizeof(float) : sizeof(uint8_t);
     size_t mc = QS_Q8_A_BLOCK_BYTES / k;
+    /* The block's output rows stay in L2 too while the panels go by (small K, wide N). */
+    const size_t c_rows = QS_Q8_C_BLOCK_BYTES / ((p1 - p0) * QS_Q8_NR * esize);
+    if (mc > c_rows)
+        mc = c_rows;
     int32_t rowsum[QS_Q8_ROWSUM_ROWS];
     if (b->offset && mc > QS_Q8_ROWSUM_ROWS)
         mc = QS_Q8_ROWSUM_ROWS;

@@ -84,15 +84,37 @@ static inline void qs_load16_f32(const float *p, size_t nc, __m256 *lo, __m256 *
         r1 = _mm256_add_epi32(r1, _mm256_madd_epi16(x, w1));        \
     } while (0)
 
+/* Accumulators of one 4x16 tile: acc[i][0] columns 0-7 of row i, acc[i][1] columns 8-15. */
 typedef struct {
-    __m256i c00, c01, c10, c11, c20, c21, c30, c31;
+    __m256i c[QS_MR][2];
 } qs_acc;
 
-/* acc += the widened rows x one panel over `pairs` k pairs, from wp on. */
+/* Starting value of every row of a panel's accumulators: bias - a_zero * colsum (wrapping), so
+ * that the epilogue has nothing left to add. */
+static inline __attribute__((always_inline)) void
+qs_acc_init(qs_acc *r, const qs_q8_gemm_params *p, size_t col, size_t nc) {
+    __m256i lo = _mm256_setzero_si256(), hi = lo;
+    if (p->bias)
+        qs_load16_i32(p->bias + col, nc, &lo, &hi);
+    if (p->a_zero != 0) {
+        __m256i s_lo, s_hi;
+        qs_load16_i32(p->colsum + col, nc, &s_lo, &s_hi);
+        const __m256i az = _mm256_set1_epi32(p->a_zero);
+        lo = _mm256_sub_epi32(lo, _mm256_mullo_epi32(az, s_lo));
+        hi = _mm256_sub_epi32(hi, _mm256_mullo_epi32(az, s_hi));
+    }
+    for (size_t i = 0; i < QS_MR; i++) {
+        r->c[i][0] = lo;
+        r->c[i][1] = hi;
+    }
+}
+
+/* acc = sum_k a*w + (bias - a_zero * colsum) from rows a (pairs of k widened to int16) and one
+ * panel over `pairs` k pairs, from wp on. */
 static inline __attribute__((always_inline)) void
 qs_accumulate(qs_acc *r, const int16_t *const aw[QS_MR], size_t pairs, const int16_t *wp) {
-    __m256i c00 = r->c00, c01 = r->c01, c10 = r->c10, c11 = r->c11;
-    __m256i c20 = r->c20, c21 = r->c21, c30 = r->c30, c31 = r->c31;
+    __m256i c00 = r->c[0][0], c01 = r->c[0][1], c10 = r->c[1][0], c11 = r->c[1][1];
+    __m256i c20 = r->c[2][0], c21 = r->c[2][1], c30 = r->c[3][0], c31 = r->c[3][1];
     const int16_t *x0p = aw[0], *x1p = aw[1], *x2p = aw[2], *x3p = aw[3];
     for (size_t kp = 0; kp < pairs; kp++) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)wp);
@@ -107,71 +129,98 @@ qs_accumulate(qs_acc *r, const int16_t *const aw[QS_MR], size_t pairs, const int
         const __m256i x3 = qs_pair(x3p + 2 * kp);
         QS_STEP(x3, c30, c31);
     }
-    *r = (qs_acc){c00, c01, c10, c11, c20, c21, c30, c31};
+    *r = (qs_acc){{{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}}};
+}
+
+/* Weights with offsets: + rowsum[i] * offset (wrapping), rows [0, mr). */
+static inline __attribute__((always_inline)) void
+qs_acc_offset(qs_acc *r, size_t mr, size_t nc, const qs_q8_gemm_params *p, size_t col) {
+    __m256i d_lo, d_hi;
+    qs_load16_i32(p->offset + col, nc, &d_lo, &d_hi);
+    for (size_t i = 0; i < QS_MR && i < mr; i++) {
+        const __m256i rs = _mm256_set1_epi32(p->rowsum[i]);
+        r->c[i][0] = _mm256_add_epi32(r->c[i][0], _mm256_mullo_epi32(rs, d_lo));
+        r->c[i][1] = _mm256_add_epi32(r->c[i][1], _mm256_mullo_epi32(rs, d_hi));
+    }
+}
+
+/* Round(min(hi, acc * scale)) in int32. min(hi, v) keeps a NaN (and cvtps gives INT_MIN for it
+ * and for anything below -2^31): the int16/uint8 saturations and the byte max with qmin then
+ * give qmin, as the reference's clamp to lo does. */
+static inline __m256i qs_requant8(__m256i acc, __m256 scale, __m256 hi) {
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    return _mm256_cvtps_epi32(_mm256_min_ps(hi, v));
+}
+
+/* Two rows (i, i + 1) of a tile as uint8: int16 packs (saturating, in lane), + out_zero, byte
+ * packs, one dword permute back to column order, the qmin clamp on 32 bytes at once. */
+static inline __attribute__((always_inline)) __m256i
+qs_rows_u8(const qs_acc *r, size_t i, __m256 sc_lo, __m256 sc_hi, __m256 hi, __m256i z16,
+           __m256i qmin8) {
+    const __m256i p0 = _mm256_adds_epi16(
+        _mm256_packs_epi32(qs_requant8(r->c[i][0], sc_lo, hi), qs_requant8(r->c[i][1], sc_hi, hi)),
+        z16);
+    const __m256i p1 = _mm256_adds_epi16(_mm256_packs_epi32(qs_requant8(r->c[i + 1][0], sc_lo, hi),
+                                                            qs_requant8(r->c[i + 1][1], sc_hi, hi)),
+                                         z16);
+    /* dwords: row i 0-3, 8-11, row i+1 0-3, 8-11 | row i 4-7, 12-15, row i+1 4-7, 12-15. */
+    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p0, p1),
+                                                  _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return _mm256_max_epu8(b, qmin8);
+}
+
+static inline void qs_store16_u8(uint8_t *out, __m128i v, size_t nc) {
+    if (nc == QS_Q8_NR) {
+        _mm_storeu_si128((__m128i *)(void *)out, v);
+    } else {
+        uint8_t t[QS_Q8_NR];
+        _mm_storeu_si128((__m128i *)(void *)t, v);
+        memcpy(out, t, nc);
+    }
 }
 
 /* Requantize (or dequantize) rows [0, mr) of one panel's accumulators into c (nc columns). */
 static inline __attribute__((always_inline)) void
 qs_epilogue(const qs_acc *r, size_t mr, size_t nc, void *c, size_t ldc,
             const qs_q8_gemm_params *p, size_t col, bool f32_out) {
-    const __m256i acc[QS_MR][2] = {
-        {r->c00, r->c01}, {r->c10, r->c11}, {r->c20, r->c21}, {r->c30, r->c31}};
-    /* acc + bias - a_zero * colsum, in int32 with wrap-around like the reference. */
-    __m256i b_lo = _mm256_setzero_si256(), b_hi = b_lo, s_lo, s_hi;
-    if (p->bias)
-        qs_load16_i32(p->bias + col, nc, &b_lo, &b_hi);
-    qs_load16_i32(p->colsum + col, nc, &s_lo, &s_hi);
-    const __m256i az = _mm256_set1_epi32(p->a_zero);
-    const __m256i off_lo = _mm256_sub_epi32(b_lo, _mm256_mullo_epi32(az, s_lo));
-    const __m256i off_hi = _mm256_sub_epi32(b_hi, _mm256_mullo_epi32(az, s_hi));
-    /* Weights with offsets: + rowsum[i] * offset (wrapping). */
-    __m256i d_lo = _mm256_setzero_si256(), d_hi = d_lo;
-    if (p->offset)
-        qs_load16_i32(p->offset + col, nc, &d_lo, &d_hi);
     __m256 sc_lo, sc_hi;
     qs_load16_f32(p->scale + col, nc, &sc_lo, &sc_hi);
-    const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
-    const __m256i z = _mm256_set1_epi32(p->out_zero);
+    const __m256 hi = _mm256_set1_ps(p->hi);
     const size_t rows = mr < QS_MR ? mr : QS_MR;
-    for (size_t i = 0; i < rows; i++) {
-        __m256i x0 = _mm256_add_epi32(acc[i][0], off_lo), x1 = _mm256_add_epi32(acc[i][1], off_hi);
-        if (p->offset) {
-            const __m256i rs = _mm256_set1_epi32(p->rowsum[i]);
-            x0 = _mm256_add_epi32(x0, _mm256_mullo_epi32(rs, d_lo));
-            x1 = _mm256_add_epi32(x1, _mm256_mullo_epi32(rs, d_hi));
-        }
-        __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(x0), sc_lo);
-        __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(x1), sc_hi);
-        v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
-        v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
-        if (f32_out) {
+    if (f32_out) {
+        const __m256 lo = _mm256_set1_ps(p->lo);
+        for (size_t i = 0; i < rows; i++) {
+            __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(r->c[i][0]), sc_lo);
+            __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(r->c[i][1]), sc_hi);
+            v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
+            v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
             float *out = (float *)c + i * ldc + col;
-            if (nc == 16) {
+            if (nc == QS_Q8_NR) {
                 _mm256_storeu_ps(out, v0);
                 _mm256_storeu_ps(out + 8, v1);
             } else {
-                float t[16];
+                float t[QS_Q8_NR];
                 _mm256_storeu_ps(t, v0);
                 _mm256_storeu_ps(t + 8, v1);
                 memcpy(out, t, nc * sizeof(float));
             }
-        } else {
-            const __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(v0), z);
-            const __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(v1), z);
-            const __m128i h0 = _mm_packs_epi32(_mm256_castsi256_si128(q0),
-                                               _mm256_extracti128_si256(q0, 1));
-            const __m128i h1 = _mm_packs_epi32(_mm256_castsi256_si128(q1),
-                                               _mm256_extracti128_si256(q1, 1));
-            const __m128i bytes = _mm_packus_epi16(h0, h1);
-            uint8_t *out = (uint8_t *)c + i * ldc + col;
-            if (nc == 16) {
-                _mm_storeu_si128((__m128i *)(void *)out, bytes);
-            } else {
-                uint8_t t[16];
-                _mm_storeu_si128((__m128i *)(void *)t, bytes);
-                memcpy(out, t, nc);
-            }
         }
+        return;
+    }
+    const __m256i z16 = _mm256_set1_epi16((int16_t)p->out_zero);
+    /* Bounds out of order clamp everything to hi, as min(max(v, lo), hi) does. */
+    const float lo = p->lo < p->hi ? p->lo : p->hi;
+    const __m256i qmin8 = _mm256_set1_epi8((char)(uint8_t)((int32_t)lo + p->out_zero));
+    uint8_t *out = (uint8_t *)c + col;
+    const __m256i b01 = qs_rows_u8(r, 0, sc_lo, sc_hi, hi, z16, qmin8);
+    qs_store16_u8(out, _mm256_castsi256_si128(b01), nc);
+    if (rows > 1)
+        qs_store16_u8(out + ldc, _mm256_extracti128_si256(b01, 1), nc);
+    if (rows > 2) {
+        const __m256i b23 = qs_rows_u8(r, 2, sc_lo, sc_hi, hi, z16, qmin8);
+        qs_store16_u8(out + 2 * ldc, _mm256_castsi256_si128(b23), nc);
+        if (rows > 3)
+            qs_store16_u8(out + 3 * ldc, _mm256_extracti128_si256(b23, 1), nc);
     }
 }
 
@@ -199,8 +248,9 @@ qs_gemm(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8
             qs_widen(ap[i], k, buf[i]);
     for (size_t col = 0; col < nc; col += QS_Q8_NR) {
         const int16_t *wp = w16 + (col / QS_Q8_NR) * panel;
+        const size_t ncp = nc - col < QS_Q8_NR ? nc - col : QS_Q8_NR;
         qs_acc r;
-        r.c00 = r.c01 = r.c10 = r.c11 = r.c20 = r.c21 = r.c30 = r.c31 = _mm256_setzero_si256();
+        qs_acc_init(&r, p, col, ncp);
         if (once) {
             qs_accumulate(&r, aw, (k + 1) / 2, wp);
         } else {
@@ -211,7 +261,8 @@ qs_gemm(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int8
                 qs_accumulate(&r, aw, (kc + 1) / 2, wp + k0 * QS_Q8_NR);
             }
         }
-        const size_t ncp = nc - col < QS_Q8_NR ? nc - col : QS_Q8_NR;
+        if (p->offset)
+            qs_acc_offset(&r, mr, ncp, p, col);
         qs_epilogue(&r, mr, ncp, c, ldc, p, col, f32_out);
     }
 }
@@ -246,8 +297,8 @@ static inline __m256i qs_quad(const uint8_t *p) {
 static inline __attribute__((always_inline)) void
 qs_accumulate7(qs_acc *r, const uint8_t *const ap[QS_MR], size_t k, const int8_t *wp) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i c00 = r->c00, c01 = r->c01, c10 = r->c10, c11 = r->c11;
-    __m256i c20 = r->c20, c21 = r->c21, c30 = r->c30, c31 = r->c31;
+    __m256i c00 = r->c[0][0], c01 = r->c[0][1], c10 = r->c[1][0], c11 = r->c[1][1];
+    __m256i c20 = r->c[2][0], c21 = r->c[2][1], c30 = r->c[3][0], c31 = r->c[3][1];
     const uint8_t *a0 = ap[0], *a1 = ap[1], *a2 = ap[2], *a3 = ap[3];
     size_t kk = 0;
     for (; kk + QS_Q8_KGROUP <= k; kk += QS_Q8_KGROUP) {
@@ -278,7 +329,7 @@ qs_accumulate7(qs_acc *r, const uint8_t *const ap[QS_MR], size_t k, const int8_t
         const __m256i x3 = qs_quad(t[3]);
         QS_STEP7(x3, c30, c31);
     }
-    *r = (qs_acc){c00, c01, c10, c11, c20, c21, c30, c31};
+    *r = (qs_acc){{{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}}};
 }
 
 static inline __attribute__((always_inline)) void
@@ -289,10 +340,12 @@ qs_gemm7(size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda, const int
     const size_t k_padded = (k + QS_Q8_KGROUP - 1) / QS_Q8_KGROUP * QS_Q8_KGROUP;
     const size_t panel = k_padded * QS_Q8_NR;
     for (size_t col = 0; col < nc; col += QS_Q8_NR) {
-        qs_acc r;
-        r.c00 = r.c01 = r.c10 = r.c11 = r.c20 = r.c21 = r.c30 = r.c31 = _mm256_setzero_si256();
-        qs_accumulate7(&r, ap, k, w + (col / QS_Q8_NR) * panel);
         const size_t ncp = nc - col < QS_Q8_NR ? nc - col : QS_Q8_NR;
+        qs_acc r;
+        qs_acc_init(&r, p, col, ncp);
+        qs_accumulate7(&r, ap, k, w + (col / QS_Q8_NR) * panel);
+        if (p->offset)
+            qs_acc_offset(&r, mr, ncp, p, col);
         qs_epilogue(&r, mr, ncp, c, ldc, p, col, f32_out);
     }
 }
