@@ -546,6 +546,50 @@ static const ein_case ein_cases[] = {
      SZ(['i' - 'a'] = 2, ['j' - 'a'] = 3, ['k' - 'a'] = 4, ['l' - 'a'] = 5), 2, {2, 5}},
 };
 
+/* NCHW -> NHWC of images (the input transposes): batch 1 (a 2-D transpose once unit dims go)
+ * and 2, 1 to 5 channels, uint8 and float, one and three threads (row ranges that start inside
+ * the data), against the index formula. */
+START_TEST(test_transpose_nchw_to_nhwc) {
+    static const int64_t chans[] = {1, 3, 4, 5};
+    for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++)
+        for (int f = 0; f < 4; f++)
+            for (int threads = 1; threads <= 3; threads += 2) {
+                const int64_t n = 1 + f / 2, c = chans[ci], h = 37, w = 41;
+                const size_t total = (size_t)(n * c * h * w), es = f % 2 ? 4 : 1;
+                unsigned char *x = malloc(total * es);
+                for (size_t i = 0; i < total; i++) {
+                    if (f % 2)
+                        ((float *)(void *)x)[i] = (float)i * 0.5f;
+                    else
+                        x[i] = (unsigned char)(i * 7 + 3);
+                }
+                op_input in = {"x", f % 2 ? QS_DTYPE_FLOAT32 : QS_DTYPE_UINT8, 4, {n, c, h, w}, x};
+                qst_model *m;
+                const int64_t perm[] = {0, 2, 3, 1};
+                qst_node_ints(one_node(&m, 13, "Transpose", &in, 1), "perm", 4, perm);
+                qs_tensor shape;
+                void *out;
+                qs_error err;
+                ck_assert_int_eq(load_run(m, &in, 1, threads, &shape, &out, &err), QS_OK);
+                ck_assert_int_eq(shape.dims[3], c);
+                for (int64_t b = 0; b < n; b++)
+                    for (int64_t y = 0; y < h; y++)
+                        for (int64_t xx = 0; xx < w; xx++)
+                            for (int64_t k = 0; k < c; k++) {
+                                const size_t o = (size_t)(((b * h + y) * w + xx) * c + k);
+                                const size_t i = (size_t)(((b * c + k) * h + y) * w + xx);
+                                ck_assert_msg(memcmp((unsigned char *)out + o * es, x + i * es,
+                                                     es) == 0,
+                                              "n %d c %d %s threads %d: element %zu", (int)n,
+                                              (int)c, f % 2 ? "float" : "uint8", threads, o);
+                            }
+                free(out);
+                free(x);
+                qst_model_free(m);
+            }
+}
+END_TEST
+
 START_TEST(test_einsum_matches_reference) {
     const ein_case *tc = &ein_cases[_i];
     run_einsum_case(tc, 1);
@@ -612,6 +656,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_einsum_matches_reference, 0,
                         (int)(sizeof(ein_cases) / sizeof(ein_cases[0])));
     tcase_add_test(tc, test_einsum_bad_equations);
+    tcase_add_test(tc, test_transpose_nchw_to_nhwc);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
