@@ -84,7 +84,9 @@ static inline void qs_load16_f32(const float *p, size_t nc, __m256 *lo, __m256 *
         r1 = _mm256_add_epi32(r1, _mm256_madd_epi16(x, w1));        \
     } while (0)
 
-/* Accumulators of one 4x16 tile: acc[i][0] columns 0-7 of row i, acc[i][1] columns 8-15. */
+/* Accumulators of one 4x16 tile: acc[i][0] columns 0-7 of row i, acc[i][1] columns 8-15. Every
+ * loop over its rows is unrolled with constant indices, so that it stays in registers (indexed
+ * at run time it went to the stack: the K-chunked 8-bit kernel ran at half speed). */
 typedef struct {
     __m256i c[QS_MR][2];
 } qs_acc;
@@ -103,6 +105,7 @@ qs_acc_init(qs_acc *r, const qs_q8_gemm_params *p, size_t col, size_t nc) {
         lo = _mm256_sub_epi32(lo, _mm256_mullo_epi32(az, s_lo));
         hi = _mm256_sub_epi32(hi, _mm256_mullo_epi32(az, s_hi));
     }
+#pragma GCC unroll 4
     for (size_t i = 0; i < QS_MR; i++) {
         r->c[i][0] = lo;
         r->c[i][1] = hi;
@@ -137,7 +140,10 @@ static inline __attribute__((always_inline)) void
 qs_acc_offset(qs_acc *r, size_t mr, size_t nc, const qs_q8_gemm_params *p, size_t col) {
     __m256i d_lo, d_hi;
     qs_load16_i32(p->offset + col, nc, &d_lo, &d_hi);
-    for (size_t i = 0; i < QS_MR && i < mr; i++) {
+#pragma GCC unroll 4
+    for (size_t i = 0; i < QS_MR; i++) {
+        if (i >= mr)
+            break;
         const __m256i rs = _mm256_set1_epi32(p->rowsum[i]);
         r->c[i][0] = _mm256_add_epi32(r->c[i][0], _mm256_mullo_epi32(rs, d_lo));
         r->c[i][1] = _mm256_add_epi32(r->c[i][1], _mm256_mullo_epi32(rs, d_hi));
@@ -189,7 +195,10 @@ qs_epilogue(const qs_acc *r, size_t mr, size_t nc, void *c, size_t ldc,
     const size_t rows = mr < QS_MR ? mr : QS_MR;
     if (f32_out) {
         const __m256 lo = _mm256_set1_ps(p->lo);
-        for (size_t i = 0; i < rows; i++) {
+#pragma GCC unroll 4
+        for (size_t i = 0; i < QS_MR; i++) {
+            if (i >= rows)
+                break;
             __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(r->c[i][0]), sc_lo);
             __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(r->c[i][1]), sc_hi);
             v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
