@@ -33,10 +33,7 @@ static qs_status qs_q8_conv2d_create_dw(const qs_q8_kernels *kern, const qs_conv
     if (!out->dw_weights)
         return QS_ERR_NO_MEMORY;
     out->bytes += taps * c;
-    bool any_offset = false;
-    for (size_t ch = 0; w_offset && ch < c && !any_offset; ch++)
-        any_offset = w_offset[ch] != 0;
-    if (any_offset) {
+    if (qs_q8_any_offset(w_offset, c)) {
         out->dw_offset = qs_kernels_alloc(c * sizeof(int32_t));
         if (!out->dw_offset)
             return QS_ERR_NO_MEMORY;

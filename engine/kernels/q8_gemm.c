@@ -30,9 +30,7 @@ static qs_status qs_q8_pack_b_for(qs_isa isa, bool u7, const int8_t *w_nk, size_
         !qs_kmul(bytes, 2, &twice) || !qs_kmul(n, sizeof(int32_t), &sum_bytes))
         return QS_ERR_INVALID_ARGUMENT;
     bytes = qs_q8_panel_bytes(kern, k_padded) * panels;
-    bool any_offset = false;
-    for (size_t col = 0; offset && col < n && !any_offset; col++)
-        any_offset = offset[col] != 0;
+    const bool any_offset = qs_q8_any_offset(offset, n);
     int8_t *data = qs_kernels_alloc(bytes);
     int32_t *colsum = qs_kernels_alloc(sum_bytes);
     int32_t *off = any_offset ? qs_kernels_alloc(sum_bytes) : NULL;
