@@ -158,6 +158,13 @@ static inline uint8_t qs_q8_requant_one(int32_t acc, float scale, float lo, floa
     return (uint8_t)((int32_t)__builtin_nearbyintf(v) + zero);
 }
 
+/* The same clamp split for SIMD epilogues: min(hi, v) before rounding (keeping a NaN, which the
+ * conversion turns into INT_MIN), then the saturating packs and a byte max with this lower bound;
+ * bounds out of order give hi everywhere, as min(max(v, lo), hi) does. */
+static inline uint8_t qs_q8_qmin_byte(float lo, float hi, int32_t zero) {
+    return (uint8_t)((int32_t)(lo < hi ? lo : hi) + zero);
+}
+
 static inline float qs_q8_dequant_acc(int32_t acc, float scale, float lo, float hi) {
     float v = (float)acc * scale;
     v = v > lo ? v : lo;

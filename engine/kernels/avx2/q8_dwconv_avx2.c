@@ -59,9 +59,7 @@ static inline __m256 qs_perm_f32(const float *p, size_t q) {
     return _mm256_loadu2_m128(p + 16 + 4 * q, p + 4 * q);
 }
 
-/* Round(min(hi, acc * scale)): min(hi, v) keeps a NaN, cvtps turns it (and anything below
- * -2^31) into INT_MIN, and the saturating packs and the byte max with qmin then give qmin, as the
- * reference's clamp to lo does (see the GEMM's epilogue). */
+/* Round(min(hi, acc * scale)); the lower clamp comes later (qs_q8_qmin_byte). */
 static inline __m256i qs_dw_requant(__m256i acc, __m256 scale, __m256 hi) {
     const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
     return _mm256_cvtps_epi32(_mm256_min_ps(hi, v));
@@ -103,7 +101,6 @@ qs_dw_block(const uint8_t *const *base, size_t off, bool full, size_t n, const s
     acc[3] = a3;
 }
 
-/* Requantize (or dequantize) a block's accumulators and store n channels at out + off. */
 /* Constants of the epilogue, made once per row. */
 typedef struct {
     __m256 lo, hi;
@@ -111,16 +108,15 @@ typedef struct {
 } qs_dw_out;
 
 static qs_dw_out qs_dw_out_make(const qs_q8_dw_args *p) {
-    /* Bounds out of order clamp everything to hi, as min(max(v, lo), hi) does. */
-    const float lo = p->lo < p->hi ? p->lo : p->hi;
     return (qs_dw_out){
         .lo = _mm256_set1_ps(p->lo),
         .hi = _mm256_set1_ps(p->hi),
         .z16 = _mm256_set1_epi16((int16_t)p->out_zero),
-        .qmin8 = _mm256_set1_epi8((char)(uint8_t)((int32_t)lo + p->out_zero)),
+        .qmin8 = _mm256_set1_epi8((char)qs_q8_qmin_byte(p->lo, p->hi, p->out_zero)),
     };
 }
 
+/* Requantize (or dequantize) a block's accumulators and store n channels at out + off. */
 static inline __attribute__((always_inline)) void
 qs_dw_store(const qs_q8_dw_args *p, const qs_dw_out *k, const __m256i acc[4], const __m256 *scale,
             void *out_pixel, size_t off, size_t n) {

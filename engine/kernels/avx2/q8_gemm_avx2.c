@@ -150,9 +150,7 @@ qs_acc_offset(qs_acc *r, size_t mr, size_t nc, const qs_q8_gemm_params *p, size_
     }
 }
 
-/* Round(min(hi, acc * scale)) in int32. min(hi, v) keeps a NaN (and cvtps gives INT_MIN for it
- * and for anything below -2^31): the int16/uint8 saturations and the byte max with qmin then
- * give qmin, as the reference's clamp to lo does. */
+/* Round(min(hi, acc * scale)) in int32; the lower clamp comes later (qs_q8_qmin_byte). */
 static inline __m256i qs_requant8(__m256i acc, __m256 scale, __m256 hi) {
     const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
     return _mm256_cvtps_epi32(_mm256_min_ps(hi, v));
@@ -217,9 +215,7 @@ qs_epilogue(const qs_acc *r, size_t mr, size_t nc, void *c, size_t ldc,
         return;
     }
     const __m256i z16 = _mm256_set1_epi16((int16_t)p->out_zero);
-    /* Bounds out of order clamp everything to hi, as min(max(v, lo), hi) does. */
-    const float lo = p->lo < p->hi ? p->lo : p->hi;
-    const __m256i qmin8 = _mm256_set1_epi8((char)(uint8_t)((int32_t)lo + p->out_zero));
+    const __m256i qmin8 = _mm256_set1_epi8((char)qs_q8_qmin_byte(p->lo, p->hi, p->out_zero));
     uint8_t *out = (uint8_t *)c + col;
     const __m256i b01 = qs_rows_u8(r, 0, sc_lo, sc_hi, hi, z16, qmin8);
     qs_store16_u8(out, _mm256_castsi256_si128(b01), nc);
