@@ -101,9 +101,6 @@ typedef struct {
             dst[i] = src[(size_t)i * s];                                                         \
     }
 
-/* Rows [begin, end): the input offset of the first is computed once, then carried like an
- * odometer (a division per dim and row cost 6 ns a pixel on the 3-channel NCHW -> NHWC input
- * transpose, several times the copy itself). */
 /* A 2-D transpose into rows of a few elements (NCHW -> NHWC of an image: 3 channels): the
  * planes are read in step, one output row after the other. */
 #define QS_TRANSPOSE_SHORT(T)                                                                    \
@@ -115,6 +112,9 @@ typedef struct {
                 *dst++ = src[i * s + row];                                                       \
     }
 
+/* Rows [begin, end): the input offset of the first is computed once, then carried like an
+ * odometer (a division per dim and row cost 6 ns a pixel on the 3-channel NCHW -> NHWC input
+ * transpose, several times the copy itself). */
 static void qs_transpose_rows(void *ctx, size_t begin, size_t end) {
     const qs_transpose_job *j = ctx;
     size_t inner = (size_t)j->dims[j->rank - 1], s = (size_t)j->stride[j->rank - 1];
