@@ -677,6 +677,8 @@ static void make_report(qs_registry *r, qs_variant *v)
     }
     if (report_cache_hit(r, v, &set, &key, path, sizeof path))
         goto done;
+    /* The loader loads fp32 variants first, so a configured reference is READY (or FAILED) by
+     * now; the file is loaded here only without one (or when it failed to load). */
     if (ref && qs_variant_state(ref) == QS_LOAD_READY) {
         fp32 = ref->engine;
     } else {
@@ -814,11 +816,18 @@ static void *loader_main(void *arg)
         } else if (m->cfg->labels && !qs_labels_load(m->cfg->labels, &m->labels, msg, sizeof msg)) {
             usable = false;
         }
-        for (size_t j = 0; j < m->variant_count && !atomic_load(&r->stop); j++) {
-            if (usable)
-                load_variant(r, &m->variants[j]);
-            else
-                fail_variant(&m->variants[j], "%s", msg);
+        /* fp32 variants first: an int8 variant's report then finds its fp32 reference loaded
+         * and does not load the same file a second time. The listed order stays as configured. */
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t j = 0; j < m->variant_count && !atomic_load(&r->stop); j++) {
+                qs_variant *v = &m->variants[j];
+                if ((v->cfg->mode == QS_MODE_FP32) != (pass == 0))
+                    continue;
+                if (usable)
+                    load_variant(r, v);
+                else
+                    fail_variant(v, "%s", msg);
+            }
         }
     }
     for (size_t i = 0; i < r->model_count; i++)

@@ -91,7 +91,8 @@ qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
 /* Decoder limits used for calibration images (default: the image library's). */
 void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *limits);
 
-/* Start the loader thread: models in config order, variants in order, each loaded (static int8:
+/* Start the loader thread: models in config order; in each, its fp32 variants in order, then the
+ * others in order (so int8 reports reuse the loaded fp32 model). Each is loaded (static int8:
  * calibrated first on its images), checked against its preprocessing, given its sessions and
  * warmed up with one inference per session.
  * A failure marks only that variant FAILED with the reason. Returns false if the thread cannot
