@@ -235,6 +235,22 @@ static void format_dims(char *buf, size_t size, const int64_t *dims, int32_t ran
         snprintf(buf + used, size - used, "%s", rank ? "]" : "[]");
 }
 
+/* The batch-1 tensor the model's preprocessing produces. */
+static bool pipeline_input(qs_variant *v, qs_tensor *input, size_t *numel)
+{
+    uint32_t shape[4];
+    qs_image_error ierr;
+    if (qs_preprocess_output_shape(&v->model->spec, 256, 256, shape, numel, &ierr) !=
+        QS_IMAGE_OK)
+        return fail_variant(v, "preprocessing: %s", ierr.message);
+    memset(input, 0, sizeof *input);
+    input->dtype = QS_DTYPE_FLOAT32;
+    input->rank = 4;
+    for (int d = 0; d < 4; d++)
+        input->dims[d] = shape[d];
+    return true;
+}
+
 /* Pick the image input and check it against what the preprocessing produces. */
 static bool bind_input(qs_variant *v)
 {
@@ -254,30 +270,24 @@ static bool bind_input(qs_variant *v)
     if (desc.dtype != QS_DTYPE_FLOAT32)
         return fail_variant(v, "input \"%s\" is %s; the image pipeline produces float32", name,
                             qs_dtype_name(desc.dtype));
-    uint32_t shape[4];
+    qs_tensor want;
     size_t count = 0;
-    qs_image_error ierr;
-    if (qs_preprocess_output_shape(&m->spec, 256, 256, shape, &count, &ierr) != QS_IMAGE_OK)
-        return fail_variant(v, "preprocessing: %s", ierr.message);
-    int64_t want[4] = {shape[0], shape[1], shape[2], shape[3]};
+    if (!pipeline_input(v, &want, &count))
+        return false;
     char have_s[96], want_s[96];
     format_dims(have_s, sizeof have_s, desc.dims, desc.rank);
-    format_dims(want_s, sizeof want_s, want, 4);
-    if (desc.rank != 4)
+    format_dims(want_s, sizeof want_s, want.dims, want.rank);
+    if (desc.rank != want.rank)
         return fail_variant(v, "input \"%s\" has shape %s; the preprocessing produces %s", name,
                             have_s, want_s);
-    for (int d = 0; d < 4; d++) {
-        if (desc.dims[d] >= 0 && desc.dims[d] != want[d])
+    for (int32_t d = 0; d < want.rank; d++) {
+        if (desc.dims[d] >= 0 && desc.dims[d] != want.dims[d])
             return fail_variant(v,
                                 "input \"%s\" has shape %s but the preprocessing produces %s "
                                 "(check preprocess.color, resize, crop and layout)",
                                 name, have_s, want_s);
     }
-    memset(&v->input, 0, sizeof v->input);
-    v->input.dtype = QS_DTYPE_FLOAT32;
-    v->input.rank = 4;
-    for (int d = 0; d < 4; d++)
-        v->input.dims[d] = want[d];
+    v->input = want;
     v->input_numel = count;
     return true;
 }
@@ -419,22 +429,6 @@ cleanup:
     if (f)
         fclose(f);
     return buf;
-}
-
-/* The batch-1 tensor the model's preprocessing produces. */
-static bool pipeline_input(qs_variant *v, qs_tensor *input, size_t *numel)
-{
-    uint32_t shape[4];
-    qs_image_error ierr;
-    if (qs_preprocess_output_shape(&v->model->spec, 256, 256, shape, numel, &ierr) !=
-        QS_IMAGE_OK)
-        return fail_variant(v, "preprocessing: %s", ierr.message);
-    memset(input, 0, sizeof *input);
-    input->dtype = QS_DTYPE_FLOAT32;
-    input->rank = 4;
-    for (int d = 0; d < 4; d++)
-        input->dims[d] = shape[d];
-    return true;
 }
 
 static qs_status feed_calibrator(void *ctx, const qs_tensor *input, qs_error *err)
