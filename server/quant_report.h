@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "calibration.h"
 #include "quantserve/engine.h"
 
@@ -58,6 +60,12 @@ typedef struct {
 } qs_variant_report;
 
 void qs_variant_report_free(qs_variant_report *r);
+
+/* One layer as a JSON object: name, op, scale, zero_point, clipped, sqnr_db, cosine, elements
+ * (non-finite reals as null), as the report file holds it. For GET /models/NAME/quantization,
+ * rank > 0 adds "rank" first and a non-NULL observer adds "observer" after zero_point. New
+ * reference; NULL when out of memory or a string is not UTF-8. */
+json_t *qs_report_layer_json(const qs_report_layer *l, size_t rank, const char *observer);
 
 /* Run the fp32 and the int8 model on every image of the set (options as for calibration) and
  * fill layers and agreement; status READY. On failure returns false with the reason in
