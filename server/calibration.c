@@ -195,9 +195,11 @@ bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_option
     uint64_t interval = o->log_interval_ns ? o->log_interval_ns : UINT64_C(2000000000);
     uint64_t last_log = qs_clock_ns();
     *used = *skipped = 0;
+    if (o->progress)
+        qs_progress_begin(o->progress, set->count, last_log);
     if (!tensor) {
         snprintf(message, message_size, "%s: out of memory", o->what);
-        return false;
+        goto cleanup;
     }
     for (size_t i = 0; i < set->count; i++) {
         if (o->cancel && atomic_load(o->cancel)) {
@@ -253,5 +255,7 @@ bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_option
     ok = true;
 cleanup:
     free(tensor);
+    if (o->progress)
+        qs_progress_end(o->progress, qs_clock_ns());
     return ok;
 }

@@ -40,7 +40,7 @@ typedef struct {
     size_t numel;                 /* its element count */
     const qs_image_limits *limits;
     const _Atomic bool *cancel;   /* checked between images; may be NULL */
-    qs_progress *progress;        /* advanced per image; may be NULL */
+    qs_progress *progress;        /* begun over the set, advanced per image, ended; may be NULL */
     const char *what;             /* in failure messages: "calibration", "report" */
     const char *label;            /* log prefix, e.g. "model m variant v: calibrating" */
     uint64_t log_interval_ns;     /* progress lines at most this often (0: 2 s) */

@@ -510,11 +510,8 @@ static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *on
                                 .progress = &v->calibration_progress, .what = "calibration",
                                 .label = label};
     QS_INFO("%s on %zu images from %s", label, set.count, v->cfg->calibration.images);
-    qs_progress_begin(&v->calibration_progress, set.count, qs_clock_ns());
-    bool ok = qs_image_set_feed(&set, &fo, feed_calibrator, cal, &v->calibration_used,
-                                &v->calibration_skipped, msg, sizeof msg);
-    qs_progress_end(&v->calibration_progress, qs_clock_ns());
-    if (!ok) {
+    if (!qs_image_set_feed(&set, &fo, feed_calibrator, cal, &v->calibration_used,
+                           &v->calibration_skipped, msg, sizeof msg)) {
         fail_variant(v, "%s", msg);
         qs_calibrator_free(cal);
         cal = NULL;
@@ -693,10 +690,7 @@ static void make_report(qs_registry *r, qs_variant *v)
                                 .limits = &r->limits, .cancel = &r->stop,
                                 .progress = &v->report_progress, .what = "report",
                                 .label = label};
-    qs_progress_begin(&v->report_progress, set.count, qs_clock_ns());
-    bool ok = qs_variant_report_compute(rep, fp32, v->engine, &set, &fo);
-    qs_progress_end(&v->report_progress, qs_clock_ns());
-    if (!ok)
+    if (!qs_variant_report_compute(rep, fp32, v->engine, &set, &fo))
         goto done;
     log_report(v, label);
     if (path[0] && (!qs_cache_make_dir(r->cache_dir, msg, sizeof msg) ||
