@@ -132,13 +132,12 @@ static json_t *made_json(const qs_variant *v)
         json_t *cal = json_pack("{s:s,s:i}", "images", c->calibration.images, "count",
                                 c->calibration.count);
         if (qs_variant_state(v) == QS_LOAD_READY) {
-            json_object_set_new(cal, "source",
-                                json_string(v->calibration_cached ? "cache" : "images"));
+            bool cached = atomic_load(&v->calibration_progress.cached);
+            json_object_set_new(cal, "source", json_string(cached ? "cache" : "images"));
             json_object_set_new(cal, "used", json_integer((json_int_t)v->calibration_used));
             json_object_set_new(cal, "skipped",
-                                v->calibration_cached
-                                    ? json_null()
-                                    : json_integer((json_int_t)v->calibration_skipped));
+                                cached ? json_null()
+                                       : json_integer((json_int_t)v->calibration_skipped));
             json_object_set_new(cal, "ms", json_real(v->calibration_ms));
             json_object_set_new(cal, "cache_file",
                                 v->cache_path ? json_string(v->cache_path) : json_null());
@@ -438,7 +437,9 @@ static json_t *report_of(const qs_variant *v)
                         json_pack("{s:o,s:s}", "variant",
                                   rep->reference[0] ? json_string(rep->reference) : json_null(),
                                   "onnx", rep->reference_onnx));
-    json_object_set_new(j, "source", json_string(rep->cached ? "cache" : "computed"));
+    json_object_set_new(j, "source", json_string(atomic_load(&v->report_progress.cached)
+                                                     ? "cache"
+                                                     : "computed"));
     json_object_set_new(j, "ms", json_real(rep->ms));
     json_object_set_new(j, "model",
                         json_pack("{s:I,s:o,s:o,s:o}", "samples", (json_int_t)a->samples,

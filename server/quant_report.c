@@ -259,7 +259,6 @@ bool qs_variant_report_load(qs_variant_report *r, uint64_t key, const char *path
     r->agreement = fresh.agreement;
     r->layers = fresh.layers;
     r->layer_count = fresh.layer_count;
-    r->cached = true;
     r->status = QS_REPORT_READY;
     fresh.layers = NULL;
     fresh.layer_count = 0;

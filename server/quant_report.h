@@ -53,7 +53,6 @@ typedef struct {
                                    * then its `onnx` file run in fp32) */
     const char *reference_onnx;
     double ms;
-    bool cached;                  /* read from the cache, not computed in this process */
     qs_model_agreement agreement;
     qs_report_layer *layers;      /* ranked by SQNR, worst first */
     size_t layer_count;
@@ -78,7 +77,7 @@ bool qs_variant_report_compute(qs_variant_report *r, const qs_model *fp32, const
 bool qs_variant_report_save(const qs_variant_report *r, uint64_t key, const char *path,
                             char *message, size_t message_size);
 
-/* Read what qs_variant_report_save wrote: true (status READY, cached set) only when the file
+/* Read what qs_variant_report_save wrote: true (status READY) only when the file
  * holds `key` and is well formed; otherwise r is left as it was and message says why. */
 bool qs_variant_report_load(qs_variant_report *r, uint64_t key, const char *path,
                             char *message, size_t message_size);

@@ -461,7 +461,6 @@ static bool calibration_cache_hit(qs_registry *r, qs_variant *v, qs_calibrator *
     }
     v->calibration_used = (size_t)qs_calibrator_samples(cal);
     v->calibration_skipped = 0;
-    v->calibration_cached = true;
     QS_INFO("model %s variant %s: calibration cache hit: %s (%zu images)", m->cfg->name,
             v->cfg->name, path, v->calibration_used);
     return true;

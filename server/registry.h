@@ -63,10 +63,10 @@ typedef struct qs_variant {
     size_t calibration_used;    /* static int8: images observed, and skipped (unreadable) */
     size_t calibration_skipped;
     double calibration_ms;
-    bool calibration_cached;    /* the statistics came from the calibration cache */
     uint64_t calibration_key;   /* their cache key (0 without a cache) */
     char *cache_path;           /* the cache file read or written; NULL without a cache */
-    qs_progress calibration_progress; /* the image steps at load; readable at any time */
+    qs_progress calibration_progress; /* the image steps at load, readable at any time; their
+                                       * `cached` says the result came from the cache */
     qs_progress report_progress;
     qs_variant_report report;   /* the fp32-vs-int8 report (int8 modes) */
     qs_stats *stats;
