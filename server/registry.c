@@ -538,12 +538,11 @@ cleanup:
     return cal;
 }
 
-/* The model's fp32 variant the report compares with: the first variant in mode fp32. */
 /* The float model an int8 variant is compared with. A QDQ file is compared with the same file
  * run in float (weights dequantized, the activations' quantize/dequantize pairs dropped): its
  * values keep their names, so every layer gets a row, and the report isolates what the int8
  * execution costs. Other variants: the model's first fp32 variant. NULL: none is configured (the
- * caller loads reference_onnx() in float). */
+ * caller loads the report's reference_onnx in float). */
 static qs_variant *reference_variant(qs_model_entry *m, const qs_variant *v)
 {
     for (size_t j = 0; j < m->variant_count; j++) {
