@@ -174,6 +174,9 @@ uint64_t qs_calibration_set_hash(const qs_calibration_set *set, uint64_t seed)
     return h;
 }
 
+/* Progress lines while feeding come at most this often. */
+#define LOG_INTERVAL_NS UINT64_C(2000000000)
+
 static void log_progress(const qs_image_feed_options *o, uint64_t now)
 {
     qs_progress_view pv;
@@ -192,12 +195,13 @@ bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_option
 {
     bool ok = false;
     float *tensor = malloc(o->numel * sizeof *tensor);
-    uint64_t interval = o->log_interval_ns ? o->log_interval_ns : UINT64_C(2000000000);
     uint64_t last_log = qs_clock_ns();
     *used = *skipped = 0;
+    if (o->progress)
+        qs_progress_begin(o->progress, set->count, last_log);
     if (!tensor) {
         snprintf(message, message_size, "%s: out of memory", o->what);
-        return false;
+        goto cleanup;
     }
     for (size_t i = 0; i < set->count; i++) {
         if (o->cancel && atomic_load(o->cancel)) {
@@ -240,7 +244,7 @@ bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_option
         if (o->progress)
             qs_progress_advance(o->progress);
         uint64_t now = qs_clock_ns();
-        if (now - last_log >= interval && i + 1 < set->count) {
+        if (now - last_log >= LOG_INTERVAL_NS && i + 1 < set->count) {
             log_progress(o, now);
             last_log = now;
         }
@@ -253,5 +257,7 @@ bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_option
     ok = true;
 cleanup:
     free(tensor);
+    if (o->progress)
+        qs_progress_end(o->progress, qs_clock_ns());
     return ok;
 }

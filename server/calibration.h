@@ -40,16 +40,15 @@ typedef struct {
     size_t numel;                 /* its element count */
     const qs_image_limits *limits;
     const _Atomic bool *cancel;   /* checked between images; may be NULL */
-    qs_progress *progress;        /* advanced per image; may be NULL */
+    qs_progress *progress;        /* begun over the set, advanced per image, ended; may be NULL */
     const char *what;             /* in failure messages: "calibration", "report" */
     const char *label;            /* log prefix, e.g. "model m variant v: calibrating" */
-    uint64_t log_interval_ns;     /* progress lines at most this often (0: 2 s) */
 } qs_image_feed_options;
 
 /* Decode and preprocess every image of the set and feed it, one batch-1 tensor per image.
  * Unreadable or undecodable images are skipped and counted in *skipped; it fails (message) when
  * no image could be used, feed fails, or *cancel becomes true. *used receives the images fed.
- * While it runs, a line with percent, images/s and ETA is logged at most every interval. */
+ * While it runs, a line with percent, images/s and ETA is logged at most every 2 s. */
 bool qs_image_set_feed(const qs_calibration_set *set, const qs_image_feed_options *opts,
                        qs_image_feed_fn feed, void *ctx, size_t *used, size_t *skipped,
                        char *message, size_t message_size);

@@ -7,6 +7,7 @@
 #include "app.h"
 #include "clock.h"
 #include "handlers.h"
+#include "json_util.h"
 
 /* ---- shared pieces ------------------------------------------------------------------------------- */
 
@@ -131,13 +132,12 @@ static json_t *made_json(const qs_variant *v)
         json_t *cal = json_pack("{s:s,s:i}", "images", c->calibration.images, "count",
                                 c->calibration.count);
         if (qs_variant_state(v) == QS_LOAD_READY) {
-            json_object_set_new(cal, "source",
-                                json_string(v->calibration_cached ? "cache" : "images"));
+            bool cached = atomic_load(&v->calibration_progress.cached);
+            json_object_set_new(cal, "source", json_string(cached ? "cache" : "images"));
             json_object_set_new(cal, "used", json_integer((json_int_t)v->calibration_used));
             json_object_set_new(cal, "skipped",
-                                v->calibration_cached
-                                    ? json_null()
-                                    : json_integer((json_int_t)v->calibration_skipped));
+                                cached ? json_null()
+                                       : json_integer((json_int_t)v->calibration_skipped));
             json_object_set_new(cal, "ms", json_real(v->calibration_ms));
             json_object_set_new(cal, "cache_file",
                                 v->cache_path ? json_string(v->cache_path) : json_null());
@@ -379,12 +379,6 @@ void qs_handle_model_stats(qs_request *req)
 
 /* ---- GET /models/{name}/quantization ------------------------------------------------------------------ */
 
-/* JSON number, or null for NaN and infinities (which JSON cannot carry). */
-static json_t *number(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
 /* How the ranges of a layer were chosen, as the recipe says. */
 static void layer_observer(const qs_variant_config *c, char *buf, size_t size)
 {
@@ -411,13 +405,7 @@ static json_t *layers_json(const qs_variant *v)
     layer_observer(v->cfg, observer, sizeof observer);
     json_t *a = json_array();
     for (size_t i = 0; i < rep->layer_count; i++) {
-        const qs_report_layer *l = &rep->layers[i];
-        json_t *row = json_pack("{s:I,s:s,s:s,s:o,s:i,s:s,s:o,s:o,s:o,s:I}", "rank",
-                                (json_int_t)(i + 1), "name", l->name, "op", l->op, "scale",
-                                number(l->scale), "zero_point", (int)l->zero_point, "observer",
-                                observer, "clipped", number(l->clipped), "sqnr_db",
-                                number(l->sqnr_db), "cosine", number(l->cosine), "elements",
-                                (json_int_t)l->elements);
+        json_t *row = qs_report_layer_json(&rep->layers[i], i + 1, observer);
         if (row)
             json_array_append_new(a, row);
     }
@@ -449,12 +437,15 @@ static json_t *report_of(const qs_variant *v)
                         json_pack("{s:o,s:s}", "variant",
                                   rep->reference[0] ? json_string(rep->reference) : json_null(),
                                   "onnx", rep->reference_onnx));
-    json_object_set_new(j, "source", json_string(rep->cached ? "cache" : "computed"));
+    json_object_set_new(j, "source", json_string(atomic_load(&v->report_progress.cached)
+                                                     ? "cache"
+                                                     : "computed"));
     json_object_set_new(j, "ms", json_real(rep->ms));
     json_object_set_new(j, "model",
                         json_pack("{s:I,s:o,s:o,s:o}", "samples", (json_int_t)a->samples,
-                                  "top1_agreement", number(a->top1_agreement), "top5_overlap",
-                                  number(a->top5_overlap), "mean_kl", number(a->mean_kl)));
+                                  "top1_agreement", qs_json_real_or_null(a->top1_agreement),
+                                  "top5_overlap", qs_json_real_or_null(a->top5_overlap),
+                                  "mean_kl", qs_json_real_or_null(a->mean_kl)));
     json_object_set_new(j, "layer_count", json_integer((json_int_t)rep->layer_count));
     json_object_set_new(j, "layers", layers_json(v));
     const char *note = NULL;

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "clock.h"
 #include "handlers.h"
+#include "json_util.h"
 #include "log.h"
 #include "multipart.h"
 
@@ -299,7 +300,7 @@ void qs_predict_finish(qs_request *req)
         const qs_prediction *p = &job->predictions[i];
         const char *label = qs_model_entry_label(req->model, (size_t)p->index);
         json_t *jl = label ? json_string(label) : NULL;
-        json_t *js = isfinite(p->score) ? json_real((double)p->score) : json_null();
+        json_t *js = qs_json_real_or_null((double)p->score);
         json_array_append_new(preds, json_pack("{s:i,s:o,s:o}", "index", p->index, "label",
                                                jl ? jl : json_null(), "score", js));
     }

@@ -20,7 +20,7 @@ libqsserver_la_SOURCES = \
 	server/progress.c server/progress.h \
 	server/calibration.c server/calibration.h \
 	server/calib_cache.c server/calib_cache.h \
-	server/quant_report.c server/quant_report.h \
+	server/quant_report.c server/quant_report.h server/json_util.h \
 	server/registry.c server/registry.h \
 	server/inference.c server/inference.h \
 	server/workers.c server/workers.h \

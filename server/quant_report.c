@@ -3,13 +3,13 @@
 #include "quant_report.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "json_util.h"
 
 static const char *const status_names[] = {
 #define QS_REPORT_STATUS_NAME(name, text) [name] = text,
@@ -101,10 +101,28 @@ fail:
 
 #define REPORT_FORMAT "quantserve-report 1"
 
-/* Doubles as JSON reals; non-finite ones (never produced, but never written) as null. */
-static json_t *real_or_null(double x)
+json_t *qs_report_layer_json(const qs_report_layer *l, size_t rank, const char *observer)
 {
-    return isfinite(x) ? json_real(x) : json_null();
+    json_t *j = json_object();
+    /* json_object_set_new fails (and frees the value) on a NULL object or value. */
+    int bad = 0;
+    if (rank)
+        bad |= json_object_set_new(j, "rank", json_integer((json_int_t)rank));
+    bad |= json_object_set_new(j, "name", json_string(l->name));
+    bad |= json_object_set_new(j, "op", json_string(l->op));
+    bad |= json_object_set_new(j, "scale", qs_json_real_or_null(l->scale));
+    bad |= json_object_set_new(j, "zero_point", json_integer(l->zero_point));
+    if (observer)
+        bad |= json_object_set_new(j, "observer", json_string(observer));
+    bad |= json_object_set_new(j, "clipped", qs_json_real_or_null(l->clipped));
+    bad |= json_object_set_new(j, "sqnr_db", qs_json_real_or_null(l->sqnr_db));
+    bad |= json_object_set_new(j, "cosine", qs_json_real_or_null(l->cosine));
+    bad |= json_object_set_new(j, "elements", json_integer((json_int_t)l->elements));
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 bool qs_variant_report_save(const qs_variant_report *r, uint64_t key, const char *path,
@@ -113,22 +131,16 @@ bool qs_variant_report_save(const qs_variant_report *r, uint64_t key, const char
     char hex[17], tmp[4200];
     snprintf(hex, sizeof hex, "%016" PRIx64, key);
     json_t *layers = json_array();
-    for (size_t i = 0; layers && i < r->layer_count; i++) {
-        const qs_report_layer *l = &r->layers[i];
-        json_array_append_new(
-            layers, json_pack("{s:s,s:s,s:o,s:i,s:o,s:o,s:o,s:I}", "name", l->name, "op", l->op,
-                              "scale", real_or_null(l->scale), "zero_point", (int)l->zero_point,
-                              "clipped", real_or_null(l->clipped), "sqnr_db",
-                              real_or_null(l->sqnr_db), "cosine", real_or_null(l->cosine),
-                              "elements", (json_int_t)l->elements));
-    }
+    for (size_t i = 0; layers && i < r->layer_count; i++)
+        json_array_append_new(layers, qs_report_layer_json(&r->layers[i], 0, NULL));
     const qs_model_agreement *a = &r->agreement;
     json_t *root = json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:{s:I,s:o,s:o,s:o},s:o}", "format",
                              REPORT_FORMAT, "key", hex, "requested", (json_int_t)r->requested,
                              "used", (json_int_t)r->used, "skipped", (json_int_t)r->skipped, "ms",
                              r->ms, "agreement", "samples", (json_int_t)a->samples,
-                             "top1_agreement", real_or_null(a->top1_agreement), "top5_overlap",
-                             real_or_null(a->top5_overlap), "mean_kl", real_or_null(a->mean_kl),
+                             "top1_agreement", qs_json_real_or_null(a->top1_agreement),
+                             "top5_overlap", qs_json_real_or_null(a->top5_overlap), "mean_kl",
+                             qs_json_real_or_null(a->mean_kl),
                              "layers", layers);
     bool ok = false;
     if (!root || json_array_size(layers) != r->layer_count) {
@@ -157,7 +169,7 @@ static bool get_count(const json_t *obj, const char *key, uint64_t *out)
     return true;
 }
 
-/* A number, or null read back as NaN (what real_or_null wrote for a non-finite value). */
+/* A number, or null read back as NaN (what qs_json_real_or_null wrote for a non-finite value). */
 static bool get_real(const json_t *obj, const char *key, double *out)
 {
     const json_t *v = json_object_get(obj, key);
@@ -247,7 +259,6 @@ bool qs_variant_report_load(qs_variant_report *r, uint64_t key, const char *path
     r->agreement = fresh.agreement;
     r->layers = fresh.layers;
     r->layer_count = fresh.layer_count;
-    r->cached = true;
     r->status = QS_REPORT_READY;
     fresh.layers = NULL;
     fresh.layer_count = 0;

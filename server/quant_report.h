@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "calibration.h"
 #include "quantserve/engine.h"
 
@@ -51,13 +53,18 @@ typedef struct {
                                    * then its `onnx` file run in fp32) */
     const char *reference_onnx;
     double ms;
-    bool cached;                  /* read from the cache, not computed in this process */
     qs_model_agreement agreement;
     qs_report_layer *layers;      /* ranked by SQNR, worst first */
     size_t layer_count;
 } qs_variant_report;
 
 void qs_variant_report_free(qs_variant_report *r);
+
+/* One layer as a JSON object: name, op, scale, zero_point, clipped, sqnr_db, cosine, elements
+ * (non-finite reals as null), as the report file holds it. For GET /models/NAME/quantization,
+ * rank > 0 adds "rank" first and a non-NULL observer adds "observer" after zero_point. New
+ * reference; NULL when out of memory or a string is not UTF-8. */
+json_t *qs_report_layer_json(const qs_report_layer *l, size_t rank, const char *observer);
 
 /* Run the fp32 and the int8 model on every image of the set (options as for calibration) and
  * fill layers and agreement; status READY. On failure returns false with the reason in
@@ -70,7 +77,7 @@ bool qs_variant_report_compute(qs_variant_report *r, const qs_model *fp32, const
 bool qs_variant_report_save(const qs_variant_report *r, uint64_t key, const char *path,
                             char *message, size_t message_size);
 
-/* Read what qs_variant_report_save wrote: true (status READY, cached set) only when the file
+/* Read what qs_variant_report_save wrote: true (status READY) only when the file
  * holds `key` and is well formed; otherwise r is left as it was and message says why. */
 bool qs_variant_report_load(qs_variant_report *r, uint64_t key, const char *path,
                             char *message, size_t message_size);

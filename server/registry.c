@@ -235,6 +235,22 @@ static void format_dims(char *buf, size_t size, const int64_t *dims, int32_t ran
         snprintf(buf + used, size - used, "%s", rank ? "]" : "[]");
 }
 
+/* The batch-1 tensor the model's preprocessing produces. */
+static bool pipeline_input(qs_variant *v, qs_tensor *input, size_t *numel)
+{
+    uint32_t shape[4];
+    qs_image_error ierr;
+    if (qs_preprocess_output_shape(&v->model->spec, 256, 256, shape, numel, &ierr) !=
+        QS_IMAGE_OK)
+        return fail_variant(v, "preprocessing: %s", ierr.message);
+    memset(input, 0, sizeof *input);
+    input->dtype = QS_DTYPE_FLOAT32;
+    input->rank = 4;
+    for (int d = 0; d < 4; d++)
+        input->dims[d] = shape[d];
+    return true;
+}
+
 /* Pick the image input and check it against what the preprocessing produces. */
 static bool bind_input(qs_variant *v)
 {
@@ -254,30 +270,24 @@ static bool bind_input(qs_variant *v)
     if (desc.dtype != QS_DTYPE_FLOAT32)
         return fail_variant(v, "input \"%s\" is %s; the image pipeline produces float32", name,
                             qs_dtype_name(desc.dtype));
-    uint32_t shape[4];
+    qs_tensor want;
     size_t count = 0;
-    qs_image_error ierr;
-    if (qs_preprocess_output_shape(&m->spec, 256, 256, shape, &count, &ierr) != QS_IMAGE_OK)
-        return fail_variant(v, "preprocessing: %s", ierr.message);
-    int64_t want[4] = {shape[0], shape[1], shape[2], shape[3]};
+    if (!pipeline_input(v, &want, &count))
+        return false;
     char have_s[96], want_s[96];
     format_dims(have_s, sizeof have_s, desc.dims, desc.rank);
-    format_dims(want_s, sizeof want_s, want, 4);
-    if (desc.rank != 4)
+    format_dims(want_s, sizeof want_s, want.dims, want.rank);
+    if (desc.rank != want.rank)
         return fail_variant(v, "input \"%s\" has shape %s; the preprocessing produces %s", name,
                             have_s, want_s);
-    for (int d = 0; d < 4; d++) {
-        if (desc.dims[d] >= 0 && desc.dims[d] != want[d])
+    for (int32_t d = 0; d < want.rank; d++) {
+        if (desc.dims[d] >= 0 && desc.dims[d] != want.dims[d])
             return fail_variant(v,
                                 "input \"%s\" has shape %s but the preprocessing produces %s "
                                 "(check preprocess.color, resize, crop and layout)",
                                 name, have_s, want_s);
     }
-    memset(&v->input, 0, sizeof v->input);
-    v->input.dtype = QS_DTYPE_FLOAT32;
-    v->input.rank = 4;
-    for (int d = 0; d < 4; d++)
-        v->input.dims[d] = want[d];
+    v->input = want;
     v->input_numel = count;
     return true;
 }
@@ -421,22 +431,6 @@ cleanup:
     return buf;
 }
 
-/* The batch-1 tensor the model's preprocessing produces. */
-static bool pipeline_input(qs_variant *v, qs_tensor *input, size_t *numel)
-{
-    uint32_t shape[4];
-    qs_image_error ierr;
-    if (qs_preprocess_output_shape(&v->model->spec, 256, 256, shape, numel, &ierr) !=
-        QS_IMAGE_OK)
-        return fail_variant(v, "preprocessing: %s", ierr.message);
-    memset(input, 0, sizeof *input);
-    input->dtype = QS_DTYPE_FLOAT32;
-    input->rank = 4;
-    for (int d = 0; d < 4; d++)
-        input->dims[d] = shape[d];
-    return true;
-}
-
 static qs_status feed_calibrator(void *ctx, const qs_tensor *input, qs_error *err)
 {
     return qs_calibrator_observe(ctx, input, 1, err);
@@ -467,7 +461,6 @@ static bool calibration_cache_hit(qs_registry *r, qs_variant *v, qs_calibrator *
     }
     v->calibration_used = (size_t)qs_calibrator_samples(cal);
     v->calibration_skipped = 0;
-    v->calibration_cached = true;
     QS_INFO("model %s variant %s: calibration cache hit: %s (%zu images)", m->cfg->name,
             v->cfg->name, path, v->calibration_used);
     return true;
@@ -516,11 +509,8 @@ static qs_calibrator *calibrate(qs_registry *r, qs_variant *v, const uint8_t *on
                                 .progress = &v->calibration_progress, .what = "calibration",
                                 .label = label};
     QS_INFO("%s on %zu images from %s", label, set.count, v->cfg->calibration.images);
-    qs_progress_begin(&v->calibration_progress, set.count, qs_clock_ns());
-    bool ok = qs_image_set_feed(&set, &fo, feed_calibrator, cal, &v->calibration_used,
-                                &v->calibration_skipped, msg, sizeof msg);
-    qs_progress_end(&v->calibration_progress, qs_clock_ns());
-    if (!ok) {
+    if (!qs_image_set_feed(&set, &fo, feed_calibrator, cal, &v->calibration_used,
+                           &v->calibration_skipped, msg, sizeof msg)) {
         fail_variant(v, "%s", msg);
         qs_calibrator_free(cal);
         cal = NULL;
@@ -548,12 +538,11 @@ cleanup:
     return cal;
 }
 
-/* The model's fp32 variant the report compares with: the first variant in mode fp32. */
 /* The float model an int8 variant is compared with. A QDQ file is compared with the same file
  * run in float (weights dequantized, the activations' quantize/dequantize pairs dropped): its
  * values keep their names, so every layer gets a row, and the report isolates what the int8
  * execution costs. Other variants: the model's first fp32 variant. NULL: none is configured (the
- * caller loads reference_onnx() in float). */
+ * caller loads the report's reference_onnx in float). */
 static qs_variant *reference_variant(qs_model_entry *m, const qs_variant *v)
 {
     for (size_t j = 0; j < m->variant_count; j++) {
@@ -677,6 +666,8 @@ static void make_report(qs_registry *r, qs_variant *v)
     }
     if (report_cache_hit(r, v, &set, &key, path, sizeof path))
         goto done;
+    /* The loader loads fp32 variants first, so a configured reference is READY (or FAILED) by
+     * now; the file is loaded here only without one (or when it failed to load). */
     if (ref && qs_variant_state(ref) == QS_LOAD_READY) {
         fp32 = ref->engine;
     } else {
@@ -697,10 +688,7 @@ static void make_report(qs_registry *r, qs_variant *v)
                                 .limits = &r->limits, .cancel = &r->stop,
                                 .progress = &v->report_progress, .what = "report",
                                 .label = label};
-    qs_progress_begin(&v->report_progress, set.count, qs_clock_ns());
-    bool ok = qs_variant_report_compute(rep, fp32, v->engine, &set, &fo);
-    qs_progress_end(&v->report_progress, qs_clock_ns());
-    if (!ok)
+    if (!qs_variant_report_compute(rep, fp32, v->engine, &set, &fo))
         goto done;
     log_report(v, label);
     if (path[0] && (!qs_cache_make_dir(r->cache_dir, msg, sizeof msg) ||
@@ -814,11 +802,18 @@ static void *loader_main(void *arg)
         } else if (m->cfg->labels && !qs_labels_load(m->cfg->labels, &m->labels, msg, sizeof msg)) {
             usable = false;
         }
-        for (size_t j = 0; j < m->variant_count && !atomic_load(&r->stop); j++) {
-            if (usable)
-                load_variant(r, &m->variants[j]);
-            else
-                fail_variant(&m->variants[j], "%s", msg);
+        /* fp32 variants first: an int8 variant's report then finds its fp32 reference loaded
+         * and does not load the same file a second time. The listed order stays as configured. */
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t j = 0; j < m->variant_count && !atomic_load(&r->stop); j++) {
+                qs_variant *v = &m->variants[j];
+                if ((v->cfg->mode == QS_MODE_FP32) != (pass == 0))
+                    continue;
+                if (usable)
+                    load_variant(r, v);
+                else
+                    fail_variant(v, "%s", msg);
+            }
         }
     }
     for (size_t i = 0; i < r->model_count; i++)

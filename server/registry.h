@@ -63,10 +63,10 @@ typedef struct qs_variant {
     size_t calibration_used;    /* static int8: images observed, and skipped (unreadable) */
     size_t calibration_skipped;
     double calibration_ms;
-    bool calibration_cached;    /* the statistics came from the calibration cache */
     uint64_t calibration_key;   /* their cache key (0 without a cache) */
     char *cache_path;           /* the cache file read or written; NULL without a cache */
-    qs_progress calibration_progress; /* the image steps at load; readable at any time */
+    qs_progress calibration_progress; /* the image steps at load, readable at any time; their
+                                       * `cached` says the result came from the cache */
     qs_progress report_progress;
     qs_variant_report report;   /* the fp32-vs-int8 report (int8 modes) */
     qs_stats *stats;
@@ -91,7 +91,8 @@ qs_registry *qs_registry_create(const qs_config *config, size_t session_count,
 /* Decoder limits used for calibration images (default: the image library's). */
 void qs_registry_set_image_limits(qs_registry *registry, const qs_image_limits *limits);
 
-/* Start the loader thread: models in config order, variants in order, each loaded (static int8:
+/* Start the loader thread: models in config order; in each, its fp32 variants in order, then the
+ * others in order (so int8 reports reuse the loaded fp32 model). Each is loaded (static int8:
  * calibrated first on its images), checked against its preprocessing, given its sessions and
  * warmed up with one inference per session.
  * A failure marks only that variant FAILED with the reason. Returns false if the thread cannot
