@@ -2,6 +2,12 @@
 
 # ---- shared test environment (used by every test program; keep additions here) ----
 AM_TESTS_ENVIRONMENT = QS_TEST_DATA='$(abs_top_srcdir)/tests/data' QS_SHARED_DATA='$(abs_top_srcdir)/../shared/data'; export QS_TEST_DATA QS_SHARED_DATA;
+# make check never writes a calibration cache into $HOME: programs that use the default cache
+# folder ($XDG_CACHE_HOME/quantserve; quantserve-eval in tests/eval_fashion.sh) get one in the
+# build tree instead. test_server sets its own cache.dir.
+AM_TESTS_ENVIRONMENT += XDG_CACHE_HOME='$(abs_top_builddir)/tests/cache'; export XDG_CACHE_HOME;
+clean-local:
+	-rm -rf tests/cache
 # ---- end shared test environment ----
 
 # ---- image pipeline tests: tests/test_image ----

@@ -17,12 +17,6 @@ tests_test_server_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) $(JANSSON_
 	$(LIBPNG_CFLAGS)
 tests_test_server_LDADD = tests/libqstest.la $(QS_SERVER_LIBS) $(CHECK_LIBS) $(JPEG_LIBS) \
 	$(LIBPNG_LIBS) $(PROTOBUF_C_LIBS) -lz
-# make check never writes a calibration cache into $HOME: programs that use the default cache
-# folder ($XDG_CACHE_HOME/quantserve; quantserve-eval in tests/eval_fashion.sh) get one in the
-# build tree instead. test_server sets its own cache.dir.
-AM_TESTS_ENVIRONMENT += XDG_CACHE_HOME='$(abs_top_builddir)/tests/cache'; export XDG_CACHE_HOME;
-clean-local:
-	-rm -rf tests/cache
 # ---- end server tests ----
 
 # Memory check of the server tests in one process each (CK_FORK=no), so valgrind sees the

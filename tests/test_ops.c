@@ -362,22 +362,30 @@ END_TEST
 
 /* ---- Einsum ---- */
 
+/* Split a reference equation "ab,bc->ac" into its input terms (NUL-terminated, at most
+ * max_terms of up to 15 letters); returns how many and points *outs at the output term. */
+static int split_terms(const char *eq, char terms[][16], int max_terms, const char **outs) {
+    int n = 0, len = 0;
+    memset(terms, 0, sizeof(terms[0]) * (size_t)max_terms);
+    for (; *eq != '-'; eq++) {
+        if (*eq == ',') {
+            n++;
+            len = 0;
+        } else {
+            ck_assert(n < max_terms && len < 15);
+            terms[n][len++] = *eq;
+        }
+    }
+    *outs = eq + 2;
+    return n + 1;
+}
+
 /* Reference: out[o] = sum over every assignment of the labels of prod in_k[...], by brute
  * force over all labels. eq is letters only with an explicit output; sizes per letter. */
 static void einsum_ref(const char *eq, const int64_t *size, const float *const *ins, float *out) {
-    char terms[4][16] = {{0}}, outs[16] = {0};
-    int n_in = 0, len = 0;
-    const char *c = eq;
-    for (; *c != '-'; c++) {
-        if (*c == ',') {
-            n_in++;
-            len = 0;
-        } else {
-            terms[n_in][len++] = *c;
-        }
-    }
-    n_in++;
-    strcpy(outs, c + 2);
+    char terms[4][16];
+    const char *outs;
+    const int n_in = split_terms(eq, terms, 4, &outs);
     char labels[32];
     int nl = 0;
     for (const char *p = eq; *p; p++)
@@ -445,17 +453,9 @@ static void run_einsum_case(const ein_case *tc, int threads) {
     float *data[3], *bcast[3];
     op_input ins[3];
     static const char *names[3] = {"a", "b", "c"};
-    char tmp[3][16] = {{0}};
-    int n_ref = 0;
-    const char *c = tc->ref_eq;
-    for (int len = 0; *c != '-'; c++) {
-        if (*c == ',') {
-            n_ref++;
-            len = 0;
-        } else {
-            tmp[n_ref][len++] = *c;
-        }
-    }
+    char tmp[3][16];
+    const char *ref_out;
+    ck_assert_int_eq(split_terms(tc->ref_eq, tmp, 3, &ref_out), tc->n_in);
     for (int k = 0; k < tc->n_in; k++) {
         size_t n = 1;
         for (int32_t d = 0; d < tc->rank[k]; d++)
@@ -501,49 +501,48 @@ static void run_einsum_case(const ein_case *tc, int threads) {
     }
 }
 
-#define SZ(...) {__VA_ARGS__}
 static const ein_case ein_cases[] = {
     /* MaxViT's attention: batched product over shared leading labels, spaces, capitals */
     {"B G H I D, B G H J D -> B G H I J", "bghid,bghjd->bghij", 2, {5, 5},
-     {{2, 3, 2, 5, 4}, {2, 3, 2, 6, 4}}, SZ(['b' - 'a'] = 2, ['g' - 'a'] = 3, ['h' - 'a'] = 2,
-                                            ['i' - 'a'] = 5, ['j' - 'a'] = 6, ['d' - 'a'] = 4),
+     {{2, 3, 2, 5, 4}, {2, 3, 2, 6, 4}}, {['b' - 'a'] = 2, ['g' - 'a'] = 3, ['h' - 'a'] = 2,
+                                          ['i' - 'a'] = 5, ['j' - 'a'] = 6, ['d' - 'a'] = 4},
      5, {2, 3, 2, 5, 6}},
     {"B G H I J, B G H J D -> B G H I D", "bghij,bghjd->bghid", 2, {5, 5},
-     {{2, 3, 2, 5, 6}, {2, 3, 2, 6, 4}}, SZ(['b' - 'a'] = 2, ['g' - 'a'] = 3, ['h' - 'a'] = 2,
-                                            ['i' - 'a'] = 5, ['j' - 'a'] = 6, ['d' - 'a'] = 4),
+     {{2, 3, 2, 5, 6}, {2, 3, 2, 6, 4}}, {['b' - 'a'] = 2, ['g' - 'a'] = 3, ['h' - 'a'] = 2,
+                                          ['i' - 'a'] = 5, ['j' - 'a'] = 6, ['d' - 'a'] = 4},
      5, {2, 3, 2, 5, 4}},
     /* output in an order the product does not produce: copied out */
     {"ij,jk->ki", "ij,jk->ki", 2, {2, 2}, {{3, 4}, {4, 5}},
-     SZ(['i' - 'a'] = 3, ['j' - 'a'] = 4, ['k' - 'a'] = 5), 2, {5, 3}},
+     {['i' - 'a'] = 3, ['j' - 'a'] = 4, ['k' - 'a'] = 5}, 2, {5, 3}},
     /* a size-1 batch dim broadcasts */
     {"bij,bjk->bik", "bij,bjk->bik", 2, {3, 3}, {{1, 3, 4}, {2, 4, 5}},
-     SZ(['b' - 'a'] = 2, ['i' - 'a'] = 3, ['j' - 'a'] = 4, ['k' - 'a'] = 5), 3, {2, 3, 5}},
+     {['b' - 'a'] = 2, ['i' - 'a'] = 3, ['j' - 'a'] = 4, ['k' - 'a'] = 5}, 3, {2, 3, 5}},
     /* ellipsis with broadcasting between operands of different ellipsis ranks */
     {"...ij,...jk->...ik", "xij,yxjk->yxik", 2, {3, 4}, {{2, 3, 4}, {5, 1, 4, 2}},
-     SZ(['y' - 'a'] = 5, ['x' - 'a'] = 2, ['i' - 'a'] = 3, ['j' - 'a'] = 4, ['k' - 'a'] = 2), 4,
+     {['y' - 'a'] = 5, ['x' - 'a'] = 2, ['i' - 'a'] = 3, ['j' - 'a'] = 4, ['k' - 'a'] = 2}, 4,
      {5, 2, 3, 2}},
     /* implicit output: labels seen once, sorted; the ellipsis first */
     {"ba,ac", "ba,ac->bc", 2, {2, 2}, {{3, 4}, {4, 2}},
-     SZ(['b' - 'a'] = 3, ['a' - 'a'] = 4, ['c' - 'a'] = 2), 2, {3, 2}},
-    {"...a,a", "xa,a->x", 2, {2, 1}, {{3, 4}, {4}}, SZ(['x' - 'a'] = 3, ['a' - 'a'] = 4), 1,
+     {['b' - 'a'] = 3, ['a' - 'a'] = 4, ['c' - 'a'] = 2}, 2, {3, 2}},
+    {"...a,a", "xa,a->x", 2, {2, 1}, {{3, 4}, {4}}, {['x' - 'a'] = 3, ['a' - 'a'] = 4}, 1,
      {3}},
     /* diagonal, trace, sum, transpose on one operand */
-    {"ii->i", "ii->i", 1, {2}, {{4, 4}}, SZ(['i' - 'a'] = 4), 1, {4}},
-    {"ii", "ii->", 1, {2}, {{4, 4}}, SZ(['i' - 'a'] = 4), 0, {0}},
-    {"ij->", "ij->", 1, {2}, {{3, 5}}, SZ(['i' - 'a'] = 3, ['j' - 'a'] = 5), 0, {0}},
+    {"ii->i", "ii->i", 1, {2}, {{4, 4}}, {['i' - 'a'] = 4}, 1, {4}},
+    {"ii", "ii->", 1, {2}, {{4, 4}}, {['i' - 'a'] = 4}, 0, {0}},
+    {"ij->", "ij->", 1, {2}, {{3, 5}}, {['i' - 'a'] = 3, ['j' - 'a'] = 5}, 0, {0}},
     {"ijk->kij", "ijk->kij", 1, {3}, {{2, 3, 4}},
-     SZ(['i' - 'a'] = 2, ['j' - 'a'] = 3, ['k' - 'a'] = 4), 3, {4, 2, 3}},
+     {['i' - 'a'] = 2, ['j' - 'a'] = 3, ['k' - 'a'] = 4}, 3, {4, 2, 3}},
     /* repeated label inside a two-operand product: batch diagonal times a matrix */
     {"bii,bij->bj", "bii,bij->bj", 2, {3, 3}, {{2, 3, 3}, {2, 3, 4}},
-     SZ(['b' - 'a'] = 2, ['i' - 'a'] = 3, ['j' - 'a'] = 4), 2, {2, 4}},
+     {['b' - 'a'] = 2, ['i' - 'a'] = 3, ['j' - 'a'] = 4}, 2, {2, 4}},
     /* a label summed in one operand only, and an outer product: the direct loop */
     {"ab,cd->", "ab,cd->", 2, {2, 2}, {{2, 3}, {4, 2}},
-     SZ(['a' - 'a'] = 2, ['b' - 'a'] = 3, ['c' - 'a'] = 4, ['d' - 'a'] = 2), 0, {0}},
-    {"i,j->ij", "i,j->ij", 2, {1, 1}, {{3}, {4}}, SZ(['i' - 'a'] = 3, ['j' - 'a'] = 4), 2,
+     {['a' - 'a'] = 2, ['b' - 'a'] = 3, ['c' - 'a'] = 4, ['d' - 'a'] = 2}, 0, {0}},
+    {"i,j->ij", "i,j->ij", 2, {1, 1}, {{3}, {4}}, {['i' - 'a'] = 3, ['j' - 'a'] = 4}, 2,
      {3, 4}},
     /* three operands */
     {"ij,jk,kl->il", "ij,jk,kl->il", 3, {2, 2, 2}, {{2, 3}, {3, 4}, {4, 5}},
-     SZ(['i' - 'a'] = 2, ['j' - 'a'] = 3, ['k' - 'a'] = 4, ['l' - 'a'] = 5), 2, {2, 5}},
+     {['i' - 'a'] = 2, ['j' - 'a'] = 3, ['k' - 'a'] = 4, ['l' - 'a'] = 5}, 2, {2, 5}},
 };
 
 /* NCHW -> NHWC of images (the input transposes): batch 1 (a 2-D transpose once unit dims go)

@@ -164,12 +164,12 @@ static void tq_check_gemm(qs_isa isa, const tq_gemm_case *tc, qs_threadpool *poo
     }
     int32_t *off = tc->offsets ? tq_offsets(n) : NULL;
     qs_q8_packed_b pb;
-    if (tc->u7)
+    if (tc->u7) {
         ck_assert_int_eq(qs_q8_pack_b_u7(isa, w, k, n, &pb), QS_OK);
-    else
-        ck_assert_int_eq(qs_q8_pack_b_offset(isa, w, k, n, off, &pb), QS_OK);
-    if (tc->u7)
         tq_check_u7_kernel(isa, &pb);
+    } else {
+        ck_assert_int_eq(qs_q8_pack_b_offset(isa, w, k, n, off, &pb), QS_OK);
+    }
     const qs_q8_requant rq = {
         .bias = tc->bias ? bias : NULL,
         .scale = scale,
@@ -212,11 +212,11 @@ static void tq_check_gemm(qs_isa isa, const tq_gemm_case *tc, qs_threadpool *poo
 static const size_t tq_sizes[] = {1, 3, 4, 5, 15, 16, 17, 31, 64, 100, 257};
 #define TQ_N_SIZES (sizeof tq_sizes / sizeof tq_sizes[0])
 static const int32_t tq_zeros[] = {0, 1, 128, 255};
+static const int32_t tq_zeros7[] = {0, 1, 64, 127}; /* for activations in 0..127 */
 
 /* Every M, N, K combination; zero points, bias and data patterns rotate through them. With u7,
  * activations and their zero point in 0..127 (odd K: the last group of four is partial). */
 static void tq_gemm_shapes(qs_isa isa, bool u7) {
-    static const int32_t zeros7[] = {0, 1, 64, 127};
     size_t idx = 0;
     for (size_t mi = 0; mi < TQ_N_SIZES; mi++)
         for (size_t ni = 0; ni < TQ_N_SIZES; ni++)
@@ -225,7 +225,7 @@ static void tq_gemm_shapes(qs_isa isa, bool u7) {
                     .m = tq_sizes[mi],
                     .n = tq_sizes[ni],
                     .k = tq_sizes[ki],
-                    .a_zero = (u7 ? zeros7 : tq_zeros)[idx % 4],
+                    .a_zero = (u7 ? tq_zeros7 : tq_zeros)[idx % 4],
                     .out_zero = tq_zeros[(idx / 4) % 4],
                     .qmin = 0,
                     .qmax = u7 && (idx / 16) % 2 ? 127 : 255,
@@ -247,8 +247,6 @@ START_TEST(test_gemm_shapes) {
     tq_gemm_shapes(isa, false);
 }
 END_TEST
-
-static const int32_t tq_zeros7[] = {0, 1, 64, 127};
 
 START_TEST(test_gemm_u7_shapes) {
     qs_isa isa;

@@ -188,6 +188,22 @@ static uint8_t *build_residual_net(size_t *size) {
     return buf;
 }
 
+/* A calibrator (default options) for build_residual_net's model that has seen four seeded
+ * batches in [-1, 1). */
+static qs_calibrator *calibrate_residual_net(const uint8_t *buf, size_t size) {
+    qs_error err;
+    qs_error_clear(&err);
+    qs_calibrator *cal = NULL;
+    ck_assert_int_eq(qs_calibrator_create(buf, size, NULL, &cal, &err), QS_OK);
+    float x[8 * 9 * 7];
+    qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 8, 9, 7}, .data = x};
+    for (uint32_t k = 0; k < 4; k++) {
+        qst_fill_random(x, sizeof(x) / sizeof(x[0]), 100 + k, -1.0f, 1.0f);
+        ck_assert_int_eq(qs_calibrator_observe(cal, &in, 1, &err), QS_OK);
+    }
+    return cal;
+}
+
 static size_t count_ops(const qs_model *m, const char *op_type) {
     size_t count = 0;
     for (size_t i = 0; i < m->g->n_nodes; i++)
@@ -202,16 +218,9 @@ START_TEST(test_static_residual_adds_in_int8) {
     uint8_t *buf = build_residual_net(&size);
     qs_error err;
     qs_error_clear(&err);
-    qs_quant_options qo;
-    qs_quant_options_init(&qo);
-    qs_calibrator *cal = NULL;
-    ck_assert_int_eq(qs_calibrator_create(buf, size, &qo, &cal, &err), QS_OK);
+    qs_calibrator *cal = calibrate_residual_net(buf, size);
     float x[8 * 9 * 7];
     qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 8, 9, 7}, .data = x};
-    for (uint32_t k = 0; k < 4; k++) {
-        qst_fill_random(x, sizeof(x) / sizeof(x[0]), 100 + k, -1.0f, 1.0f);
-        ck_assert_int_eq(qs_calibrator_observe(cal, &in, 1, &err), QS_OK);
-    }
     qs_model_options o;
     qs_model_options_init(&o);
     o.variant = QS_VARIANT_INT8_STATIC;
@@ -273,14 +282,9 @@ START_TEST(test_static_reduce_range) {
     uint8_t *buf = build_residual_net(&size);
     qs_error err;
     qs_error_clear(&err);
-    qs_calibrator *cal = NULL;
-    ck_assert_int_eq(qs_calibrator_create(buf, size, NULL, &cal, &err), QS_OK);
+    qs_calibrator *cal = calibrate_residual_net(buf, size);
     float x[8 * 9 * 7];
     qs_tensor in = {.dtype = QS_DTYPE_FLOAT32, .rank = 4, .dims = {1, 8, 9, 7}, .data = x};
-    for (uint32_t k = 0; k < 4; k++) {
-        qst_fill_random(x, sizeof(x) / sizeof(x[0]), 100 + k, -1.0f, 1.0f);
-        ck_assert_int_eq(qs_calibrator_observe(cal, &in, 1, &err), QS_OK);
-    }
     for (int setting = 0; setting < 2; setting++) {
         qs_quant_options qo;
         qs_quant_options_init(&qo);

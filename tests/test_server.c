@@ -1,6 +1,7 @@
 /* Check tests for the daemon through a real socket: every endpoint, every error status, a burst, shutdown. */
 #include <check.h>
 #include <errno.h>
+#include <glob.h>
 #include <jansson.h>
 #include <jpeglib.h>
 #include <math.h>
@@ -1222,40 +1223,31 @@ static json_t *int8_calibration(json_t **root)
     return json_object_get(json_object_get(v, "made"), "calibration");
 }
 
-/* Files of the int8 variant in the cache folder whose names end in `suffix` (a regex). */
-static size_t count_cache_files(const char *dir, const char *suffix)
+/* Files of the int8 variant in the cache folder whose names end in `suffix`: how many, and the
+ * first in name order copied to `first` ("" if none; `first` may be NULL). */
+static size_t cache_files(const char *dir, const char *suffix, char *first, size_t size)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^fashion@int8@.*%s$'", dir, suffix);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p) {
-        if (fscanf(p, "%d", &n) != 1)
-            n = -1;
-        pclose(p);
-    }
-    return n < 0 ? 0 : (size_t)n;
+    char pattern[700];
+    snprintf(pattern, sizeof pattern, "%s/fashion@int8@*%s", dir, suffix);
+    glob_t g;
+    const size_t n = glob(pattern, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    if (first)
+        snprintf(first, size, "%s", n ? g.gl_pathv[0] : "");
+    if (n)
+        globfree(&g);
+    return n;
 }
 
-/* Where the int8 report came from: "computed" or "cache"; its path in the cache folder. */
-static const char *report_source(char *path, size_t size, const char *dir)
+/* The int8 report came from `want` ("computed" or "cache"); its path in the cache folder goes
+ * to `path` ("" if there is none). */
+static void expect_report_source(const char *dir, const char *want, char *path, size_t size)
 {
-    static char source[16];
     json_t *q = get_json("/models/fashion/quantization", 200);
     json_t *rep = json_object_get(json_array_get(json_object_get(q, "variants"), 0), "report");
     ck_assert_str_eq(str_at(rep, "status"), "ready");
-    snprintf(source, sizeof source, "%s", str_at(rep, "source"));
+    ck_assert_str_eq(str_at(rep, "source"), want);
     json_decref(q);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "ls '%s'/fashion@int8@*.report.json 2>/dev/null", dir);
-    FILE *p = popen(cmd, "r");
-    path[0] = '\0';
-    if (p) {
-        if (fgets(path, (int)size, p))
-            path[strcspn(path, "\n")] = '\0';
-        pclose(p);
-    }
-    return source;
+    cache_files(dir, ".report.json", path, size);
 }
 
 /* int8 class scores for the test image (all 10), to compare runs bit for bit. */
@@ -1348,7 +1340,7 @@ START_TEST(test_calibration_cache)
                         "model"),
         "mean_kl"));
     json_decref(q);
-    ck_assert_str_eq(report_source(report, sizeof report, dir), "computed");
+    expect_report_source(dir, "computed", report, sizeof report);
     ck_assert_msg(report[0] && access(report, R_OK) == 0, "no report in the cache");
     double scores[10], again[10];
     int8_scores(scores);
@@ -1382,7 +1374,7 @@ START_TEST(test_calibration_cache)
                             "mean_kl")),
                         kl);
     json_decref(q);
-    ck_assert_str_eq(report_source(report2, sizeof report2, dir), "cache");
+    expect_report_source(dir, "cache", report2, sizeof report2);
     ck_assert_str_eq(report2, report);
     int8_scores(again);
     for (int i = 0; i < 10; i++)
@@ -1399,10 +1391,10 @@ START_TEST(test_calibration_cache)
     ck_assert_str_ne(second, first);
     json_decref(root);
     ck_assert_int_ne(access(first, F_OK), 0);
-    ck_assert_uint_eq(count_cache_files(dir, "\\.qscal"), 1);
-    ck_assert_str_eq(report_source(report2, sizeof report2, dir), "computed");
+    ck_assert_uint_eq(cache_files(dir, ".qscal", NULL, 0), 1);
+    expect_report_source(dir, "computed", report2, sizeof report2);
     ck_assert_str_ne(report2, report);
-    ck_assert_uint_eq(count_cache_files(dir, "\\.report\\.json"), 1);
+    ck_assert_uint_eq(cache_files(dir, ".report.json", NULL, 0), 1);
     stop_server();
 
     /* A corrupted cache file: calibrated again, and the file rewritten. */
@@ -1422,7 +1414,7 @@ START_TEST(test_calibration_cache)
     ck_assert_int_eq(stat(second, &st), 0);
     ck_assert_int_gt(st.st_size, 100);
     /* Recalibrating gave the same statistics (same key), so the report still matches. */
-    ck_assert_str_eq(report_source(report, sizeof report, dir), "cache");
+    expect_report_source(dir, "cache", report, sizeof report);
     stop_server();
 
     /* A corrupted report: computed again and rewritten; the calibration still hits. */
@@ -1432,10 +1424,10 @@ START_TEST(test_calibration_cache)
     cal = int8_calibration(&root);
     ck_assert_str_eq(str_at(cal, "source"), "cache");
     json_decref(root);
-    ck_assert_str_eq(report_source(report, sizeof report, dir), "computed");
+    expect_report_source(dir, "computed", report, sizeof report);
     stop_server();
     start_server(1, 4, 30000, NULL);
-    ck_assert_str_eq(report_source(report, sizeof report, dir), "cache");
+    expect_report_source(dir, "cache", report, sizeof report);
     stop_server();
 }
 END_TEST

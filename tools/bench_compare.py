@@ -66,7 +66,6 @@ def main():
             res = {k: [] for k in ("qs_fp32", "ort_fp32", "qs_qdq", "qs_static", "qs_static8", "qs_dynamic",
                                    "qs_dynamic8", "ort_qdq")}
             mins = {k: [] for k in res}
-            rss = {}
             for r in range(a.rounds):
                 common = ["--threads", str(t), "--runs", str(a.runs), "--json"]
                 plan = [
@@ -83,14 +82,12 @@ def main():
                     j = run_json(cmd)
                     if j:
                         res[key].append(j["median_ms"])
-                        mins[key].append(j.get("min_ms", j["median_ms"]))
-                        if "peak_rss_mb" in j:
-                            rss[key] = j["peak_rss_mb"]
+                        mins[key].append(j["min_ms"])
                 sys.stderr.write("%s %dT round %d: %s\n" % (name, t, r + 1,
                                  {k: (v[-1] if v else None) for k, v in res.items()}))
             med = {k: statistics.median(v) if v else float("nan") for k, v in res.items()}
             low = {k: min(v) if v else float("nan") for k, v in mins.items()}
-            rows.append((name, t, med, low, rss))
+            rows.append((name, t, med, low))
     def table(pick):
         lines = ["| model | threads | quantserve fp32 | ORT fp32 | ratio | quantserve int8 QDQ | quantserve static | static 8-bit | quantserve dynamic | dynamic 8-bit | ORT int8 QDQ | ratio (QDQ) | static vs fp32 | dynamic vs fp32 |",
                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -77,6 +77,13 @@ def new_model(a, arch):
     return getattr(tvm, arch)(weights=None)
 
 
+def randomize(a, model, size):
+    """Random weights and BatchNorm statistics as export_pytorch --random-weights --seed gives them,
+    eval mode: one recipe for the export and for the float64 reference rebuilt from it."""
+    E.randomize(model, a.seed, size)
+    model.eval()
+
+
 def worker(a):
     """Export one architecture and compute PyTorch's reference; writes CACHE/ARCH/meta.json."""
     import numpy as np
@@ -100,8 +107,7 @@ def worker(a):
     if params * 4 > a.max_mb * 1e6 and not a.all:
         meta["skipped"] = f"{meta['fp32_mb']:.0f} MB of fp32 weights > --max-mb {a.max_mb} (--all includes it)"
     else:
-        E.randomize(model, a.seed, size)
-        model.eval()
+        randomize(a, model, size)
         onnx_path = os.path.join(out, "model.onnx")
         try:
             E.export_onnx(model, onnx_path, size, a.opset)
@@ -139,14 +145,14 @@ def worker64(a):
     d = os.path.join(a.cache, arch)
     size, _ = E.default_size(arch)
     model = new_model(a, arch)
-    E.randomize(model, a.seed, size)
-    model.eval()
+    randomize(a, model, size)
     x = torch.from_numpy(np.load(os.path.join(d, "x.npy")))
+    want = np.load(os.path.join(d, "torch.npy"))
     with torch.no_grad():
         again = model(x).numpy()
-        if not np.array_equal(again, np.load(os.path.join(d, "torch.npy"))):
+        if not np.array_equal(again, want):
             print(f"{arch}: the rebuilt model's fp32 output differs from torch.npy by "
-                  f"{float(np.abs(again - np.load(os.path.join(d, 'torch.npy'))).max()):.3g}", file=sys.stderr)
+                  f"{float(np.abs(again - want).max()):.3g}", file=sys.stderr)
             return 3
         ref = model.double()(x.double()).numpy()
     tmp = os.path.join(d, f"torch64.npy.tmp{os.getpid()}.npy")
