@@ -715,8 +715,6 @@ static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
 }
 
 qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
-    static const char *const passthrough[] = {"MaxPool", "Flatten", "Reshape", "Squeeze",
-                                              "Unsqueeze", "Transpose", "Identity"};
     qs_graph_link(g);
     size_t n_orig = g->n_nodes;
     for (size_t i = 0; i < n_orig; i++) {
@@ -734,10 +732,8 @@ qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
             st = lower_gap(g, i, err);
         else if (qs_node_is(n, "QLinearConv") || qs_node_is(n, "QLinearMatMul"))
             st = lower_qoperator(g, i, err);
-        else
-            for (size_t k = 0; k < sizeof(passthrough) / sizeof(passthrough[0]); k++)
-                if (qs_node_is(n, passthrough[k]))
-                    st = lower_passthrough(g, i, err);
+        else if (qs_quant_is_passthrough(n))
+            st = lower_passthrough(g, i, err);
         if (st != QS_OK)
             return st;
     }
