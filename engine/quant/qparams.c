@@ -219,9 +219,7 @@ qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t 
                (nwz != 1 && nwz != channels)))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weight zero point must be a constant "
                              "int32 [1] or [%zu]", channels);
-    bool any_wz = false;
-    for (size_t c = 0; c < nwz && !any_wz; c++)
-        any_wz = ((const int32_t *)wz->data)[c] != 0;
+    bool any_wz = qs_q8_any_offset(wz ? (const int32_t *)wz->data : NULL, nwz);
     if (b && (b->kind != QS_VALUE_CONSTANT || b->dtype != QS_DTYPE_INT32 ||
               qs_value_numel(b) != channels))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]",
