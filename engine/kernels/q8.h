@@ -52,6 +52,14 @@ qs_status qs_q8_pack_b(qs_isa isa, const int8_t *w_nk, size_t k, size_t n, qs_q8
  * or NULL offset packs exactly as qs_q8_pack_b (no cost at run time). */
 qs_status qs_q8_pack_b_offset(qs_isa isa, const int8_t *w_nk, size_t k, size_t n,
                               const int32_t *offset, qs_q8_packed_b *out);
+/* Whether any of n weight offsets (or zero points; NULL: none) is non-zero; all-zero ones cost
+ * nothing, so callers drop them. */
+static inline bool qs_q8_any_offset(const int32_t *offset, size_t n) {
+    for (size_t i = 0; offset && i < n; i++)
+        if (offset[i] != 0)
+            return true;
+    return false;
+}
 /* Same for a GEMM whose A bytes are all in 0..127 (7-bit activations, "reduce_range"): the ISA
  * may use a faster kernel that is exact only then (AVX2: vpmaddubsw). A byte above 127 gives
  * wrong (saturated) results, never a crash. */

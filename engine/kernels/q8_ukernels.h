@@ -176,14 +176,6 @@ static inline uint32_t qs_q8_offset_term(const qs_q8_gemm_params *p, size_t i, s
     return p->offset ? (uint32_t)p->rowsum[i] * (uint32_t)p->offset[j] : 0u;
 }
 
-/* Whether any of n weight offsets (NULL: none) is non-zero; all-zero ones cost nothing. */
-static inline bool qs_q8_any_offset(const int32_t *offset, size_t n) {
-    for (size_t i = 0; offset && i < n; i++)
-        if (offset[i] != 0)
-            return true;
-    return false;
-}
-
 /* Wrapping sum of the k bytes of each of rows rows of A (the row sums of qs_q8_gemm_params). */
 void qs_q8_row_sums(const uint8_t *a, size_t lda, size_t rows, size_t k, int32_t *out);
 

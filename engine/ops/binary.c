@@ -6,14 +6,6 @@
 
 #include "ops/op_util.h"
 
-/* Before opset 7, broadcast=1 with `axis` lines B up with A's dims from axis on. */
-typedef struct {
-    bool legacy_axis;
-    int64_t axis;
-    bool legacy_slope; /* PRelu before opset 7: a 1-D slope runs along the channels */
-    bool fmod;         /* Mod: fmod=1 */
-} qs_binary_params;
-
 /* QS_BIN_MOD is Mod with fmod=0 (Python's %: the sign of the divisor), QS_BIN_FMOD fmod=1 (C's
  * fmod: the sign of the dividend). */
 typedef enum {
@@ -25,6 +17,15 @@ typedef enum {
     QS_BIN_FMOD,
     QS_BIN_PRELU
 } qs_bin_kind;
+
+/* Resolved once at init. Before opset 7, broadcast=1 with `axis` lines B up with A's dims from
+ * axis on. */
+typedef struct {
+    qs_bin_kind kind;
+    bool legacy_axis;
+    int64_t axis;
+    bool legacy_slope; /* PRelu before opset 7: a 1-D slope runs along the channels */
+} qs_binary_params;
 
 /* Python's % on floats (numpy.mod): fmod moved into the divisor's sign; a zero remainder takes
  * the divisor's sign too. */
@@ -132,18 +133,20 @@ static qs_bcast_row_fn qs_binary_row(qs_bin_kind kind, qs_dtype dtype) {
     return NULL;
 }
 
-static qs_bin_kind qs_binary_kind(const qs_node *n) {
-    const qs_binary_params *p = n->params;
-    switch (n->op_type[0]) {
-    case 'A': return QS_BIN_ADD;
-    case 'S': return QS_BIN_SUB;
-    case 'M':
-        if (n->op_type[1] == 'u')
-            return QS_BIN_MUL;
-        return p != NULL && p->fmod ? QS_BIN_FMOD : QS_BIN_MOD;
-    case 'D': return QS_BIN_DIV;
-    default: return QS_BIN_PRELU;
-    }
+/* The operation of one of the op types registered below; Mod is QS_BIN_MOD until its fmod is
+ * read. */
+static qs_bin_kind qs_binary_kind_of(const char *type) {
+    if (strcmp(type, "Add") == 0)
+        return QS_BIN_ADD;
+    if (strcmp(type, "Sub") == 0)
+        return QS_BIN_SUB;
+    if (strcmp(type, "Mul") == 0)
+        return QS_BIN_MUL;
+    if (strcmp(type, "Div") == 0)
+        return QS_BIN_DIV;
+    if (strcmp(type, "Mod") == 0)
+        return QS_BIN_MOD;
+    return QS_BIN_PRELU;
 }
 
 static qs_status qs_binary_init(const qs_graph *g, qs_node *n, qs_error *err) {
@@ -152,14 +155,16 @@ static qs_status qs_binary_init(const qs_graph *g, qs_node *n, qs_error *err) {
     qs_status st = QS_OK;
     if (p == NULL)
         return qs_node_error(err, QS_ERR_NO_MEMORY, n, "out of memory");
-    p->legacy_slope = g->opset < 7 && strcmp(n->op_type, "PRelu") == 0;
-    if (strcmp(n->op_type, "Mod") == 0) {
+    p->kind = qs_binary_kind_of(n->op_type);
+    p->legacy_slope = g->opset < 7 && p->kind == QS_BIN_PRELU;
+    if (p->kind == QS_BIN_MOD) {
         int64_t fmod_attr = 0;
         st = qs_attr_get_int(n, "fmod", 0, &fmod_attr, err);
         if (st == QS_OK && fmod_attr != 0 && fmod_attr != 1)
             st = qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "fmod must be 0 or 1, not %lld",
                                (long long)fmod_attr);
-        p->fmod = fmod_attr == 1;
+        if (fmod_attr == 1)
+            p->kind = QS_BIN_FMOD;
     } else if (g->opset < 7) {
         st = qs_attr_get_int(n, "broadcast", 0, &bcast, err);
         if (st == QS_OK && bcast && qs_node_attr(n, "axis") != NULL) {
@@ -213,7 +218,7 @@ static qs_status qs_binary_layout(const qs_node *n, const qs_view *a, const qs_v
 
 static qs_status qs_binary_infer(const qs_node *n, const qs_view *in, qs_view *out,
                                  qs_error *err) {
-    qs_bin_kind kind = qs_binary_kind(n);
+    qs_bin_kind kind = ((const qs_binary_params *)n->params)->kind;
     if (in[0].dtype != in[1].dtype)
         return qs_node_error(err, QS_ERR_MALFORMED_MODEL, n, "inputs have types %s and %s",
                              qs_dtype_name(in[0].dtype), qs_dtype_name(in[1].dtype));
@@ -259,8 +264,8 @@ static qs_status qs_binary_run(const qs_node *n, const qs_view *in, qs_view *out
     size_t esize[2] = {es, es};
     qs_bcast b;
     qs_bcast_init(&b, 2, ins, &out[0]);
-    qs_bcast_run(&b, data, esize, out[0].data, es, qs_binary_row(qs_binary_kind(n), in[0].dtype),
-                 ctx);
+    const qs_binary_params *p = n->params;
+    qs_bcast_run(&b, data, esize, out[0].data, es, qs_binary_row(p->kind, in[0].dtype), ctx);
     return QS_OK;
 }
 

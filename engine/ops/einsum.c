@@ -342,17 +342,38 @@ static bool qs_ein_mm_make(const qs_ein_plan *pl, int32_t n_in, size_t esize, qs
     return true;
 }
 
-/* Copy count = prod(sizes) elements between two strided layouts. */
+/* One row of n elements between two strides, as typed loads and stores. */
+#define QS_EIN_ROW(T)                                                                            \
+    for (size_t i = 0; i < n; i++)                                                               \
+        ((T *)(void *)dst)[od + i * dst_step] = ((const T *)(const void *)src)[os + i * src_step];
+
+/* Copy prod(sizes) elements between two strided layouts: rows along the last dim, the others
+ * walked like an odometer. */
 static void qs_ein_copy(size_t esize, int32_t nd, const int64_t *sizes, char *dst,
                         const int64_t *dst_strides, const char *src, const int64_t *src_strides) {
+    if (nd == 0) {
+        memcpy(dst, src, esize);
+        return;
+    }
     int64_t idx[QS_EIN_AXES] = {0};
-    size_t total = 1;
-    for (int32_t d = 0; d < nd; d++)
-        total *= (size_t)sizes[d];
+    size_t rows = 1, n = (size_t)sizes[nd - 1];
+    size_t dst_step = (size_t)dst_strides[nd - 1], src_step = (size_t)src_strides[nd - 1];
+    for (int32_t d = 0; d < nd - 1; d++)
+        rows *= (size_t)sizes[d];
     size_t od = 0, os = 0;
-    for (size_t e = 0; e < total; e++) {
-        memcpy(dst + od * esize, src + os * esize, esize);
-        for (int32_t d = nd - 1; d >= 0; d--) {
+    for (size_t r = 0; r < rows; r++) {
+        switch (esize) {
+        case 1: QS_EIN_ROW(uint8_t) break;
+        case 2: QS_EIN_ROW(uint16_t) break;
+        case 4: QS_EIN_ROW(uint32_t) break;
+        case 8: QS_EIN_ROW(uint64_t) break;
+        default:
+            for (size_t i = 0; i < n; i++)
+                memcpy(dst + (od + i * dst_step) * esize, src + (os + i * src_step) * esize,
+                       esize);
+            break;
+        }
+        for (int32_t d = nd - 2; d >= 0; d--) {
             od += (size_t)dst_strides[d];
             os += (size_t)src_strides[d];
             if (++idx[d] < sizes[d])
@@ -363,6 +384,7 @@ static void qs_ein_copy(size_t esize, int32_t nd, const int64_t *sizes, char *ds
         }
     }
 }
+#undef QS_EIN_ROW
 
 /* Gather operand i (or scatter the output when i < 0) between its own layout and the contiguous
  * order of the groups' axes. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rewrite.h"
 #include "kernels/kernels.h"
 #include "ops/op_util.h"
 
@@ -12,7 +13,7 @@ typedef void (*qs_unary_f32_fn)(const float *x, float *y, size_t n, const qs_una
 struct qs_unary_params {
     float alpha, beta, gamma;
     qs_unary_f32_fn f32; /* the float loop, looked up once at init; NULL for activations */
-    qs_act act;          /* activations: run by the kernels' vector loop */
+    qs_act act;          /* activations: run by the kernels' vector loop, else QS_ACT_NONE */
 };
 
 /* Float loops: one per operator so each inner loop is a plain, vectorizable map. */
@@ -74,41 +75,42 @@ QS_FOREACH_UINT_DTYPE(QS_UNARY_UINT)
 
 typedef enum { QS_INT_NONE = 0, QS_INT_SIGNED = 1, QS_INT_ALL = 2 } qs_unary_ints;
 
+/* f32 NULL marks an activation: qs_node_activation reads its kind and attributes (defaults
+ * included), the ones the graph rewrites fuse into a Conv or Gemm. */
 typedef struct {
     const char *type;
     qs_unary_f32_fn f32;
     qs_unary_ints ints;      /* which integer types it accepts */
-    float alpha, beta, gamma; /* attribute defaults */
-    qs_act_kind act;         /* activations: the kernels' kind (f32 is NULL), else QS_ACT_NONE */
+    float alpha, beta, gamma; /* attribute defaults of the float loops */
 } qs_unary_desc;
 
 static const qs_unary_desc qs_unary_table[] = {
-    {"Relu", NULL, QS_INT_SIGNED, 0, 0, 0, QS_ACT_RELU},
-    {"LeakyRelu", NULL, QS_INT_NONE, 0.01f, 0, 0, QS_ACT_LEAKY_RELU},
-    {"Sigmoid", NULL, QS_INT_NONE, 0, 0, 0, QS_ACT_SIGMOID},
-    {"HardSigmoid", NULL, QS_INT_NONE, 0.2f, 0.5f, 0, QS_ACT_HARDSIGMOID},
-    {"HardSwish", NULL, QS_INT_NONE, 0, 0, 0, QS_ACT_HARDSWISH},
-    {"Tanh", qs_tanh_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Exp", qs_exp_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Log", qs_log_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Sqrt", qs_sqrt_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Neg", qs_neg_f32, QS_INT_SIGNED, 0, 0, 0, QS_ACT_NONE},
-    {"Abs", qs_abs_f32, QS_INT_ALL, 0, 0, 0, QS_ACT_NONE},
-    {"Erf", qs_erf_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Reciprocal", qs_reciprocal_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Floor", qs_floor_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Ceil", qs_ceil_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Round", qs_round_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Sign", qs_sign_f32, QS_INT_ALL, 0, 0, 0, QS_ACT_NONE},
-    {"Softplus", qs_softplus_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Softsign", qs_softsign_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Elu", qs_elu_f32, QS_INT_NONE, 1.0f, 0, 0, QS_ACT_NONE},
+    {"Relu", NULL, QS_INT_SIGNED, 0, 0, 0},
+    {"LeakyRelu", NULL, QS_INT_NONE, 0, 0, 0},
+    {"Sigmoid", NULL, QS_INT_NONE, 0, 0, 0},
+    {"HardSigmoid", NULL, QS_INT_NONE, 0, 0, 0},
+    {"HardSwish", NULL, QS_INT_NONE, 0, 0, 0},
+    {"Tanh", qs_tanh_f32, QS_INT_NONE, 0, 0, 0},
+    {"Exp", qs_exp_f32, QS_INT_NONE, 0, 0, 0},
+    {"Log", qs_log_f32, QS_INT_NONE, 0, 0, 0},
+    {"Sqrt", qs_sqrt_f32, QS_INT_NONE, 0, 0, 0},
+    {"Neg", qs_neg_f32, QS_INT_SIGNED, 0, 0, 0},
+    {"Abs", qs_abs_f32, QS_INT_ALL, 0, 0, 0},
+    {"Erf", qs_erf_f32, QS_INT_NONE, 0, 0, 0},
+    {"Reciprocal", qs_reciprocal_f32, QS_INT_NONE, 0, 0, 0},
+    {"Floor", qs_floor_f32, QS_INT_NONE, 0, 0, 0},
+    {"Ceil", qs_ceil_f32, QS_INT_NONE, 0, 0, 0},
+    {"Round", qs_round_f32, QS_INT_NONE, 0, 0, 0},
+    {"Sign", qs_sign_f32, QS_INT_ALL, 0, 0, 0},
+    {"Softplus", qs_softplus_f32, QS_INT_NONE, 0, 0, 0},
+    {"Softsign", qs_softsign_f32, QS_INT_NONE, 0, 0, 0},
+    {"Elu", qs_elu_f32, QS_INT_NONE, 1.0f, 0, 0},
     {"Selu", qs_selu_f32, QS_INT_NONE, 1.67326319217681884765625f, 0,
-     1.05070102214813232421875f, QS_ACT_NONE},
-    {"Celu", qs_celu_f32, QS_INT_NONE, 1.0f, 0, 0, QS_ACT_NONE},
-    {"ThresholdedRelu", qs_thresholded_relu_f32, QS_INT_NONE, 1.0f, 0, 0, QS_ACT_NONE},
-    {"Sin", qs_sin_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
-    {"Cos", qs_cos_f32, QS_INT_NONE, 0, 0, 0, QS_ACT_NONE},
+     1.05070102214813232421875f},
+    {"Celu", qs_celu_f32, QS_INT_NONE, 1.0f, 0, 0},
+    {"ThresholdedRelu", qs_thresholded_relu_f32, QS_INT_NONE, 1.0f, 0, 0},
+    {"Sin", qs_sin_f32, QS_INT_NONE, 0, 0, 0},
+    {"Cos", qs_cos_f32, QS_INT_NONE, 0, 0, 0},
 };
 
 static const qs_unary_desc *qs_unary_lookup(const char *type) {
@@ -139,7 +141,6 @@ static qs_status qs_unary_init(const qs_graph *g, qs_node *n, qs_error *err) {
     const qs_unary_desc *d = qs_unary_lookup(n->op_type);
     qs_unary_params *p;
     qs_status st;
-    (void)g;
     if (d == NULL)
         return qs_node_error(err, QS_ERR_INTERNAL, n, "not a unary operator");
     p = calloc(1, sizeof(*p));
@@ -154,7 +155,10 @@ static qs_status qs_unary_init(const qs_graph *g, qs_node *n, qs_error *err) {
         goto fail;
     }
     p->f32 = d->f32;
-    p->act = (qs_act){.kind = d->act, .alpha = p->alpha, .beta = p->beta};
+    if (d->f32 == NULL && !qs_node_activation(g, n, &p->act)) {
+        st = qs_node_error(err, QS_ERR_INTERNAL, n, "not an activation");
+        goto fail;
+    }
     n->params = p;
     return QS_OK;
 fail:

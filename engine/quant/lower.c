@@ -123,10 +123,11 @@ static int32_t add_scalar_u8(qs_graph *g, const char *base, const char *suffix, 
     return v;
 }
 
-/* Float values of a weight given as DQ(constant) or as a float constant, as `rows` x `cols`
- * (rows = output channels). transpose: the tensor is stored cols x rows (Gemm without transB). */
+/* A weight given as DQ(constant) or as a float constant, as `rows` x `cols` (rows = output
+ * channels): float values for a float constant, exact int8 values for a quantized one.
+ * transpose: the tensor is stored cols x rows (Gemm without transB). */
 typedef struct {
-    float *f;          /* malloc'ed rows x cols floats */
+    float *f;          /* float weights only: malloc'ed rows x cols floats */
     int8_t *exact_q;   /* when the source is quantized: rows x cols, w - zero - offset[row] */
     float *exact_scale;
     size_t n_exact_scale;
@@ -161,6 +162,36 @@ static bool weight_exact_row(weight_src *w, size_t rows, size_t r, size_t cols, 
     return true;
 }
 
+/* Quantized weights kept exact, whatever their type and zero points: q (int8 or uint8, rows x cols,
+ * or cols x rows when transposed) minus its zero point z (int8 or uint8, one or one per row; NULL
+ * for 0) into exact_q with per-row offsets where needed, and s's scales (one or one per row, all
+ * checked by the caller) into exact_scale. */
+static bool weight_exact(weight_src *w, const qs_value *q, const qs_value *s, const qs_value *z,
+                         size_t rows, size_t cols, bool transpose) {
+    size_t ns = qs_value_numel(s), nz = z ? qs_value_numel(z) : 0;
+    w->exact_q = malloc(rows * cols);
+    w->exact_scale = malloc(ns * sizeof(float));
+    w->n_exact_scale = ns;
+    int32_t *vrow = malloc(cols * sizeof(int32_t));
+    bool ok = w->exact_q && w->exact_scale && vrow;
+    if (ok)
+        memcpy(w->exact_scale, s->data, ns * sizeof(float));
+    for (size_t r = 0; r < rows && ok; r++) {
+        int32_t zp = 0;
+        if (nz)
+            zp = z->dtype == QS_DTYPE_INT8 ? ((const int8_t *)z->data)[nz == 1 ? 0 : r]
+                                           : ((const uint8_t *)z->data)[nz == 1 ? 0 : r];
+        for (size_t j = 0; j < cols; j++) {
+            size_t src = transpose ? j * rows + r : r * cols + j;
+            vrow[j] = (q->dtype == QS_DTYPE_INT8 ? ((const int8_t *)q->data)[src]
+                                                 : ((const uint8_t *)q->data)[src]) - zp;
+        }
+        ok = weight_exact_row(w, rows, r, cols, vrow);
+    }
+    free(vrow);
+    return ok;
+}
+
 static bool weight_load(const qs_graph *g, int32_t v, size_t rows, size_t cols, bool transpose,
                         weight_src *w) {
     dq_ref r;
@@ -186,50 +217,21 @@ static bool weight_load(const qs_graph *g, int32_t v, size_t rows, size_t cols, 
     if ((s && ns != 1 && ns != rows) || (nz > 1 && nz != rows) ||
         (z && z->dtype != QS_DTYPE_UINT8 && z->dtype != QS_DTYPE_INT8))
         return false;
+    if (q)
+        return weight_exact(w, q, s, z, rows, cols, transpose);
     w->f = malloc(rows * cols * sizeof(float));
     if (!w->f)
         return false;
-    /* Quantized weights stay exact, whatever their type and zero points. */
-    int32_t *vrow = NULL;
-    if (q) {
-        w->exact_q = malloc(rows * cols);
-        w->n_exact_scale = ns;
-        w->exact_scale = malloc(ns * sizeof(float));
-        vrow = malloc(cols * sizeof(int32_t));
-        if (!w->exact_q || !w->exact_scale || !vrow) {
-            free(vrow);
-            return false;
-        }
-        memcpy(w->exact_scale, s->data, ns * sizeof(float));
-    }
-    bool ok = true;
-    for (size_t r0 = 0; r0 < rows && ok; r0++) {
-        for (size_t c = 0; c < cols; c++) {
-            size_t src = transpose ? c * rows + r0 : r0 * cols + c;
-            float x;
-            if (!q) {
-                x = ((const float *)g->values[v]->data)[src];
-            } else {
-                int32_t zp = 0, qv;
-                if (z)
-                    zp = z->dtype == QS_DTYPE_UINT8 ? ((const uint8_t *)z->data)[nz == 1 ? 0 : r0]
-                                                    : ((const int8_t *)z->data)[nz == 1 ? 0 : r0];
-                qv = q->dtype == QS_DTYPE_UINT8 ? ((const uint8_t *)q->data)[src]
-                                                : ((const int8_t *)q->data)[src];
-                x = (float)(qv - zp) * ((const float *)s->data)[ns == 1 ? 0 : r0];
-                vrow[c] = qv - zp;
-            }
-            w->f[r0 * cols + c] = x;
-        }
-        if (q)
-            ok = weight_exact_row(w, rows, r0, cols, vrow);
-    }
-    free(vrow);
-    return ok;
+    const float *f = g->values[v]->data;
+    for (size_t r0 = 0; r0 < rows; r0++)
+        for (size_t c = 0; c < cols; c++)
+            w->f[r0 * cols + c] = f[transpose ? c * rows + r0 : r0 * cols + c];
+    return true;
 }
 
 /* Add the int8 weight, scale and (with offsets) int32 zero point constants for a weight; *wz is
- * -1 without offsets. Returns false on failure. */
+ * -1 without offsets; *scales (n_scales of them) points at the new scales unless scales is NULL.
+ * Returns false on failure. */
 static bool weight_consts(qs_graph *g, const char *name, const weight_src *w, size_t rows,
                           size_t cols, int32_t rank, const int64_t *dims, int32_t *wq,
                           int32_t *ws, int32_t *wz, const float **scales, size_t *n_scales) {
@@ -257,8 +259,10 @@ static bool weight_consts(qs_graph *g, const char *name, const weight_src *w, si
         /* Float weights: symmetric per-channel int8. */
         qs_quantize_weights(w->f, rows, cols, false, qd, sd);
     }
-    *scales = sd;
-    *n_scales = ns;
+    if (scales) {
+        *scales = sd;
+        *n_scales = ns;
+    }
     return true;
 }
 
@@ -659,36 +663,15 @@ static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
      * per-row offsets where w - zero does not fit int8. */
     weight_src w;
     memset(&w, 0, sizeof(w));
-    w.exact_q = malloc(rows * cols);
-    w.exact_scale = malloc(ns * sizeof(float));
-    w.n_exact_scale = ns;
-    int32_t *vrow = malloc(cols * sizeof(int32_t));
-    bool ok = w.exact_q && w.exact_scale && vrow;
-    if (ok)
-        memcpy(w.exact_scale, wsc->data, ns * sizeof(float));
-    for (size_t r = 0; r < rows && ok; r++) {
-        int32_t zp = 0;
-        if (nz)
-            zp = wz->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wz->data)[nz == 1 ? 0 : r]
-                                            : ((const uint8_t *)wz->data)[nz == 1 ? 0 : r];
-        for (size_t j = 0; j < cols; j++) {
-            size_t src = conv ? r * cols + j : j * rows + r;
-            vrow[j] = (wq->dtype == QS_DTYPE_INT8 ? ((const int8_t *)wq->data)[src]
-                                                  : ((const uint8_t *)wq->data)[src]) - zp;
-        }
-        ok = weight_exact_row(&w, rows, r, cols, vrow);
-    }
-    free(vrow);
+    bool ok = weight_exact(&w, wq, wsc, wz, rows, cols, !conv);
     char name[200];
     snprintf(name, sizeof(name), "%.180s", c->name);
     int32_t nwq, nws, nwz;
-    const float *new_scales;
-    size_t n_new;
     int64_t wdims[4] = {(int64_t)rows, (int64_t)cols, 0, 0};
     if (conv)
         memcpy(wdims, wq->dims, sizeof(wdims));
-    ok = ok && weight_consts(g, name, &w, rows, cols, conv ? 4 : 2, wdims, &nwq, &nws, &nwz,
-                             &new_scales, &n_new);
+    ok = ok &&
+         weight_consts(g, name, &w, rows, cols, conv ? 4 : 2, wdims, &nwq, &nws, &nwz, NULL, NULL);
     weight_src_free(&w);
     if (!ok)
         return oom(err);
@@ -715,8 +698,6 @@ static qs_status lower_qoperator(qs_graph *g, size_t ci, qs_error *err) {
 }
 
 qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
-    static const char *const passthrough[] = {"MaxPool", "Flatten", "Reshape", "Squeeze",
-                                              "Unsqueeze", "Transpose", "Identity"};
     qs_graph_link(g);
     size_t n_orig = g->n_nodes;
     for (size_t i = 0; i < n_orig; i++) {
@@ -734,10 +715,8 @@ qs_status qs_pass_lower_qdq(qs_graph *g, qs_error *err) {
             st = lower_gap(g, i, err);
         else if (qs_node_is(n, "QLinearConv") || qs_node_is(n, "QLinearMatMul"))
             st = lower_qoperator(g, i, err);
-        else
-            for (size_t k = 0; k < sizeof(passthrough) / sizeof(passthrough[0]); k++)
-                if (qs_node_is(n, passthrough[k]))
-                    st = lower_passthrough(g, i, err);
+        else if (qs_quant_is_passthrough(n))
+            st = lower_passthrough(g, i, err);
         if (st != QS_OK)
             return st;
     }

@@ -37,18 +37,26 @@ int32_t qs_quant_act_qmax(const qs_quant_options *o) {
     return !o || o->reduce_range >= 0 ? 127 : 255;
 }
 
-/* Ops whose uint8 output holds only values of their first input. */
-static bool moves_values(const qs_node *n) {
-    static const char *const onnx[] = {"MaxPool", "Transpose", "Reshape", "Flatten",
-                                       "Squeeze", "Unsqueeze", "Identity"};
+bool qs_quant_is_passthrough(const qs_node *n) {
+    static const char *const onnx[] = {"MaxPool",   "Flatten",   "Reshape", "Squeeze",
+                                       "Unsqueeze", "Transpose", "Identity"};
     for (size_t i = 0; i < sizeof onnx / sizeof onnx[0]; i++)
         if (qs_node_is(n, onnx[i]))
             return true;
+    return false;
+}
+
+/* Ops whose uint8 output holds only values of their first input: the ONNX pass-through ops and
+ * the lowered MaxPool. */
+static bool moves_values(const qs_node *n) {
+    if (qs_quant_is_passthrough(n))
+        return true;
     return !n->dead && n->domain && strcmp(n->domain, QS_QDOMAIN) == 0 &&
            strcmp(n->op_type, "MaxPoolNHWC") == 0;
 }
 
-bool qs_quant_op_clamps_u8(const qs_node *n) {
+/* An int8 operator whose uint8 output is clamped to its qmin/qmax attributes. */
+static bool op_clamps_u8(const qs_node *n) {
     static const char *const ops[] = {"QLinearConvNHWC", "QLinearAdd", "QGemm",
                                       "QLinearGlobalAveragePoolNHWC"};
     if (n->dead || !n->domain || strcmp(n->domain, QS_QDOMAIN) != 0)
@@ -68,8 +76,9 @@ int32_t qs_quant_u8_bound(const qs_graph *g, int32_t v) {
         const qs_node *n = &g->nodes[val->producer];
         if (n->n_outputs != 1)
             return 255;
-        /* QuantizeLinear: our own attribute, set by qs_pass_clamp_activations. */
-        if (qs_quant_op_clamps_u8(n) || qs_node_is(n, "QuantizeLinear")) {
+        /* QuantizeLinear: our own attribute, set by static quantization (qdq_pair in static.c)
+         * for the 7-bit activations. */
+        if (op_clamps_u8(n) || qs_node_is(n, "QuantizeLinear")) {
             int64_t q = qs_node_attr_int(n, "qmax", 255);
             return q < 0 ? 0 : q > 255 ? 255 : (int32_t)q;
         }
@@ -210,9 +219,7 @@ qs_status qs_qlinear_output_prepare(const qs_graph *g, const qs_node *n, size_t 
                (nwz != 1 && nwz != channels)))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "weight zero point must be a constant "
                              "int32 [1] or [%zu]", channels);
-    bool any_wz = false;
-    for (size_t c = 0; c < nwz && !any_wz; c++)
-        any_wz = ((const int32_t *)wz->data)[c] != 0;
+    bool any_wz = qs_q8_any_offset(wz ? (const int32_t *)wz->data : NULL, nwz);
     if (b && (b->kind != QS_VALUE_CONSTANT || b->dtype != QS_DTYPE_INT32 ||
               qs_value_numel(b) != channels))
         return qs_node_error(err, QS_ERR_UNSUPPORTED, n, "bias must be a constant int32 [%zu]",

@@ -24,6 +24,10 @@ int32_t qs_quant_act_qmax(const qs_quant_options *o);
  * (qmax) of the int8 operator that makes it, followed back through ops that only move or select
  * values; 255 when nothing smaller is known. Used at prepare time to pick 7-bit kernels. */
 int32_t qs_quant_u8_bound(const qs_graph *g, int32_t v);
+/* ONNX ops that only move or select the values of their first input (MaxPool, Flatten, Reshape,
+ * Squeeze, Unsqueeze, Transpose, Identity): the QDQ lowering runs them on uint8, and
+ * qs_quant_u8_bound follows a bound through them. One list, so the two cannot drift apart. */
+bool qs_quant_is_passthrough(const qs_node *n);
 
 /* Symmetric int8 weights: per output channel (axis 0) unless per_tensor; scales get
  * max|w| / 127 (1 for an all-zero channel). w has `channels` rows of `per_channel` values. */
@@ -108,8 +112,6 @@ const qs_quant_options *qs_calibrator_options(const qs_calibrator *cal);
  * the int8 op that makes them; the others (e.g. depthwise inputs) keep 8 bits. */
 qs_status qs_pass_insert_qdq(qs_graph *g, const qs_calibrator *cal, const qs_quant_options *o,
                              qs_error *err);
-/* An int8 operator whose uint8 output is clamped to its qmin/qmax attributes. */
-bool qs_quant_op_clamps_u8(const qs_node *n);
 /* int8 activations (QuantizeLinear with an int8 zero point) become uint8 with zero point + 128:
  * the same grid, the representation our kernels use. */
 qs_status qs_pass_activations_to_u8(qs_graph *g, qs_error *err);
